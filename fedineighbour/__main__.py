@@ -1,0 +1,3 @@
+from fedineighbour.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Database setup: tortoise config from settings, open/close, migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise, connections
+
+MODELS = "fedineighbour.storage.models"
+MIGRATIONS = "fedineighbour.storage.migrations"
+
+
+def tortoise_config(db_url: str) -> dict[str, Any]:
+    if db_url.startswith("sqlite://"):
+        # NORMAL is durable under WAL for committed transactions across a process crash;
+        # busy_timeout lets the CLI write while `serve` holds the database.
+        sep = "&" if "?" in db_url else "?"
+        db_url = f"{db_url}{sep}synchronous=NORMAL&busy_timeout=10000"
+    elif db_url.startswith("postgresql://"):
+        db_url = "postgres://" + db_url[len("postgresql://"):]
+    return {
+        "connections": {"default": db_url},
+        "apps": {"models": {"models": [MODELS], "migrations": MIGRATIONS, "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def is_postgres(db_url: str) -> bool:
+    return db_url.startswith(("postgres://", "postgresql://"))
+
+
+async def migrate(db_url: str) -> None:
+    """Apply every pending migration (idempotent)."""
+    from tortoise.migrations.api import migrate as run_migrations
+
+    await run_migrations(config=tortoise_config(db_url))
+    await Tortoise.close_connections()
+
+
+async def open_database(db_url: str) -> None:
+    await Tortoise.init(config=tortoise_config(db_url))
+
+
+async def close_database() -> None:
+    await connections.close_all()

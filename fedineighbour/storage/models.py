@@ -1,0 +1,238 @@
+"""Tables. Every schema change is a migration in `storage/migrations/` (tortoise makemigrations).
+
+No semicolons in docstrings: tortoise puts them in SQL comments and its SQLite migration
+runner splits statements on ";"."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Account(Model):
+    """An actor, local or remote: residents, the town Group, the instance Application."""
+
+    id = fields.BigIntField(primary_key=True)
+    ap_id = fields.CharField(max_length=512, unique=True)
+    username = fields.CharField(max_length=255, db_index=True)
+    domain = fields.CharField(max_length=255, null=True, db_index=True)  # None for local
+    local = fields.BooleanField(default=False)
+    actor_type = fields.CharField(max_length=32, default="Person")
+    role = fields.CharField(max_length=32, default="resident")
+    display_name = fields.CharField(max_length=255, default="")
+    summary = fields.TextField(default="")
+    inbox = fields.CharField(max_length=512, default="")
+    shared_inbox = fields.CharField(max_length=512, null=True)
+    outbox = fields.CharField(max_length=512, null=True)
+    followers_url = fields.CharField(max_length=512, null=True)
+    following_url = fields.CharField(max_length=512, null=True)
+    url = fields.CharField(max_length=512, null=True)
+    icon_url = fields.CharField(max_length=512, null=True)
+    key_id = fields.CharField(max_length=512, null=True, db_index=True)
+    public_key_pem = fields.TextField(null=True)
+    private_key_pem = fields.TextField(null=True)
+    password_hash = fields.CharField(max_length=255, null=True)
+    locked = fields.BooleanField(default=False)
+    discoverable = fields.BooleanField(default=True)
+    suspended = fields.BooleanField(default=False)
+    moved_to = fields.CharField(max_length=512, null=True)
+    deleted_at = fields.DatetimeField(null=True)
+    fetched_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "accounts"
+        unique_together = (("username", "domain"),)
+
+    @property
+    def handle(self) -> str:
+        return f"{self.username}@{self.domain}" if self.domain else self.username
+
+
+class ApiToken(Model):
+    id = fields.BigIntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    account = fields.ForeignKeyField("models.Account", related_name="tokens", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=255, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "api_tokens"
+
+
+class Follow(Model):
+    """follower follows target: ap_id is the Follow activity's id (Undo needs it)."""
+
+    id = fields.BigIntField(primary_key=True)
+    ap_id = fields.CharField(max_length=512, unique=True)
+    follower = fields.ForeignKeyField("models.Account", related_name="following_rel", on_delete=fields.CASCADE)
+    target = fields.ForeignKeyField("models.Account", related_name="followers_rel", on_delete=fields.CASCADE)
+    state = fields.CharField(max_length=16, default="pending")  # pending | accepted
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "follows"
+        unique_together = (("follower", "target"),)
+
+
+class Note(Model):
+    """A post, local or remote (Note, Article, Page, Question…, and later offers)."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=32, null=True, unique=True)  # local identifier in URLs
+    ap_id = fields.CharField(max_length=512, unique=True)
+    author = fields.ForeignKeyField("models.Account", related_name="notes", on_delete=fields.CASCADE)
+    object_type = fields.CharField(max_length=64, default="Note")
+    local = fields.BooleanField(default=False)
+    url = fields.CharField(max_length=512, null=True)
+    name = fields.CharField(max_length=512, default="")
+    summary = fields.TextField(default="")
+    content = fields.TextField(default="")
+    sensitive = fields.BooleanField(default=False)
+    visibility = fields.CharField(max_length=16, default="public")  # public|unlisted|followers|direct
+    in_reply_to = fields.CharField(max_length=512, null=True, db_index=True)
+    to = fields.JSONField(default=list)
+    cc = fields.JSONField(default=list)
+    mentions = fields.JSONField(default=list)  # [{"href": actor id, "name": "@user@host"}]
+    tags = fields.JSONField(default=list)
+    attachments = fields.JSONField(default=list)
+    published = fields.DatetimeField(db_index=True)
+    updated = fields.DatetimeField(null=True)
+    deleted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notes"
+
+
+class Interaction(Model):
+    """Like and Announce received or sent: Undo removes the row."""
+
+    id = fields.BigIntField(primary_key=True)
+    ap_id = fields.CharField(max_length=512, unique=True)
+    kind = fields.CharField(max_length=16)  # like | announce
+    actor = fields.ForeignKeyField("models.Account", related_name="interactions", on_delete=fields.CASCADE)
+    object_ap_id = fields.CharField(max_length=512, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "interactions"
+
+
+class Block(Model):
+    id = fields.BigIntField(primary_key=True)
+    ap_id = fields.CharField(max_length=512, unique=True)
+    actor = fields.ForeignKeyField("models.Account", related_name="blocks_made", on_delete=fields.CASCADE)
+    target = fields.ForeignKeyField("models.Account", related_name="blocks_received", on_delete=fields.CASCADE)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "blocks"
+
+
+class Report(Model):
+    """A Flag received from another server, or sent by our moderators."""
+
+    id = fields.BigIntField(primary_key=True)
+    ap_id = fields.CharField(max_length=512, unique=True)
+    reporter = fields.ForeignKeyField("models.Account", related_name="reports_made", on_delete=fields.CASCADE)
+    objects = fields.JSONField(default=list)
+    comment = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "reports"
+
+
+class Notification(Model):
+    id = fields.BigIntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="notifications", on_delete=fields.CASCADE)
+    kind = fields.CharField(max_length=32)  # follow | follow_request | mention | reply | like | announce | move
+    from_account = fields.ForeignKeyField("models.Account", related_name="+", on_delete=fields.CASCADE, null=True)
+    note = fields.ForeignKeyField("models.Note", related_name="+", on_delete=fields.CASCADE, null=True)
+    read = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "notifications"
+
+
+class OutboundActivity(Model):
+    """An activity we emitted: its id dereferences at /activities/{id}."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=32, unique=True)
+    ap_id = fields.CharField(max_length=512, unique=True)
+    actor = fields.ForeignKeyField("models.Account", related_name="activities", on_delete=fields.CASCADE)
+    type = fields.CharField(max_length=32)
+    visibility = fields.CharField(max_length=16, default="public")
+    payload = fields.JSONField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "outbound_activities"
+
+
+class InboxItem(Model):
+    """A verified activity waiting for (or done with) its handler. received -> processed | failed."""
+
+    id = fields.BigIntField(primary_key=True)
+    activity_id = fields.CharField(max_length=512, unique=True)
+    actor_id = fields.CharField(max_length=512)
+    type = fields.CharField(max_length=64)
+    payload = fields.TextField()  # the JSON as received
+    state = fields.CharField(max_length=16, default="received", db_index=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    locked_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "inbox_items"
+
+
+class Delivery(Model):
+    """One activity to one inbox. pending -> sent | failed | skipped."""
+
+    id = fields.BigIntField(primary_key=True)
+    activity = fields.ForeignKeyField("models.OutboundActivity", related_name="deliveries",
+                                      on_delete=fields.CASCADE)
+    inbox = fields.CharField(max_length=512)
+    host = fields.CharField(max_length=255, db_index=True)
+    state = fields.CharField(max_length=16, default="pending", db_index=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    locked_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "deliveries"
+        unique_together = (("activity", "inbox"),)
+
+
+class HostHealth(Model):
+    """Delivery health per remote host: 7 distinct failing days -> unavailable until heard from."""
+
+    host = fields.CharField(max_length=255, primary_key=True)
+    failure_days = fields.JSONField(default=list)  # ISO dates with a failure since the last success
+    unavailable = fields.BooleanField(default=False)
+    last_success_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "host_health"
+
+
+class DomainBlock(Model):
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255, unique=True)
+    severity = fields.CharField(max_length=16, default="suspend")  # suspend | silence | noop
+    reject_media = fields.BooleanField(default=False)
+    reject_reports = fields.BooleanField(default=False)
+    public_comment = fields.TextField(default="")
+    private_comment = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "domain_blocks"
