@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise import Tortoise, connections
+from tortoise import Tortoise
 
 MODELS = "fedineighbour.storage.models"
 MIGRATIONS = "fedineighbour.storage.migrations"
@@ -39,8 +39,9 @@ async def migrate(db_url: str) -> None:
 
 
 async def open_database(db_url: str) -> None:
-    await Tortoise.init(config=tortoise_config(db_url))
+    # Global fallback: uvicorn runs the lifespan and each request in different tasks (contexts).
+    await Tortoise.init(config=tortoise_config(db_url), _enable_global_fallback=True)
 
 
 async def close_database() -> None:
-    await connections.close_all()
+    await Tortoise.close_connections()

@@ -1,0 +1,85 @@
+"""create_app(settings) -> Starlette. The lifespan opens the database, the HTTP session and the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from fedineighbour.config import Settings
+from fedineighbour.federation.runtime import Runtime
+from fedineighbour.services import build_runtime, close_runtime
+from fedineighbour.storage import database
+
+log = logging.getLogger(__name__)
+
+
+async def start_workers(rt: Runtime, count: int) -> list[asyncio.Task]:
+    from fedineighbour.federation.delivery import DeliveryWorker
+    from fedineighbour.federation.handlers import build_registry
+    from fedineighbour.federation.inbox_worker import InboxWorker
+    from fedineighbour.storage.models import Delivery, InboxItem
+    from fedineighbour.storage.queue import release_all_leases
+
+    if not rt.is_postgres:  # SQLite: this process is the only worker, leases left by a crash are dead
+        await release_all_leases(Delivery)
+        await release_all_leases(InboxItem)
+    registry = build_registry()
+    # SQLite has one writer: one worker of each kind (deliveries still run concurrently inside it).
+    deliverers = 1 if not rt.is_postgres else max(1, count // 2)
+    handlers = 1 if not rt.is_postgres else max(1, count - count // 2)
+    tasks = [asyncio.create_task(DeliveryWorker(rt).run_forever(), name=f"delivery-{i}") for i in range(deliverers)]
+    tasks += [asyncio.create_task(InboxWorker(rt, registry).run_forever(), name=f"inbox-{i}")
+              for i in range(handlers)]
+    return tasks
+
+
+async def stop_tasks(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _error_500(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def create_app(settings: Settings, *, run_workers: bool = True) -> Starlette:
+    from fedineighbour.web.routes import build_routes
+    from fedineighbour.web.templating import build_templates
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await database.open_database(settings.database.url)
+        rt = await build_runtime(settings)
+        app.state.rt = rt
+        from fedineighbour.federation.inbox import InboxWriter
+
+        rt.inbox_writer = InboxWriter(rt)
+        rt.inbox_writer.start()
+        tasks = await start_workers(rt, settings.server.workers) if run_workers else []
+        try:
+            yield
+        finally:
+            await stop_tasks(tasks)
+            await rt.inbox_writer.stop()
+            await close_runtime(rt)
+            await database.close_database()
+
+    app = Starlette(
+        routes=[*build_routes(), Mount("/static", StaticFiles(packages=[("fedineighbour", "static")]),
+                                         name="static")],
+        lifespan=lifespan,
+        exception_handlers={500: _error_500},
+    )
+    app.state.settings = settings
+    app.state.templates = build_templates(settings)
+    return app

@@ -1,0 +1,230 @@
+"""The `fedineighbour` command. Every failure is one line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fedineighbour.config import ConfigError, Settings, load_config
+
+
+class CliError(Exception):
+    """A one-line message for the user; exit status 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fedineighbour", description="A federated neighbourhood server.")
+    p.add_argument("--config", metavar="PATH", help="YAML settings (default: $FEDINEIGHBOUR_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="create or upgrade the database, keys, instance and town actors")
+    sub.add_parser("serve", help="serve the web app and run the queue workers")
+    sub.add_parser("worker", help="run queue workers only (any number of processes on PostgreSQL)")
+    user = sub.add_parser("user", help="manage local accounts").add_subparsers(dest="action", required=True)
+    uc = user.add_parser("create", help="create a local account")
+    uc.add_argument("name")
+    uc.add_argument("--role", default="resident", choices=["resident", "municipality", "moderator", "admin"])
+    uc.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    token.add_parser("create", help="print a new bearer token for NAME").add_argument("name")
+    domain = sub.add_parser("domain", help="defederate remote domains").add_subparsers(dest="action", required=True)
+    for action in ("block", "unblock"):
+        d = domain.add_parser(action, help=f"{action} a domain and its subdomains")
+        d.add_argument("domain")
+        if action == "block":
+            d.add_argument("--public-comment", default="")
+            d.add_argument("--private-comment", default="")
+    domain.add_parser("list", help="list blocked domains")
+    lookup = sub.add_parser("lookup", help="show how we understand a remote actor or object (JSON)")
+    lookup.add_argument("target", nargs="?", help="user@host or an https URL")
+    lookup.add_argument("--file", metavar="PATH", help="a local JSON file instead (no network call)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "lookup" and args.file:
+        sys.exit(lookup_file(args.file))
+    try:
+        settings = load_config(args.config)
+        sys.exit(run(args, settings) or 0)
+    except (ConfigError, CliError) as exc:
+        print(f"fedineighbour: {exc}", file=sys.stderr)
+        sys.exit(1 if isinstance(exc, CliError) else 2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int | None:
+    if args.command == "serve":
+        return serve(settings)
+    if args.command == "worker":
+        return asyncio.run(worker(settings))
+    commands: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[Any]]] = {
+        "init": cmd_init, "user": cmd_user, "token": cmd_token, "domain": cmd_domain, "lookup": cmd_lookup}
+    return asyncio.run(with_database(settings, commands[args.command], args))
+
+
+async def with_database(settings: Settings, fn, args) -> Any:
+    from fedineighbour.storage import database
+
+    if fn is not cmd_init and not _database_exists(settings):
+        raise CliError("the database does not exist yet: run `fedineighbour init` first")
+    if fn is cmd_init:
+        await database.migrate(settings.database.url)
+    await database.open_database(settings.database.url)
+    try:
+        return await fn(args, settings)
+    finally:
+        await database.close_database()
+
+
+def _database_exists(settings: Settings) -> bool:
+    url = settings.database.url
+    return not url.startswith("sqlite://") or Path(url[len("sqlite://"):].split("?")[0]).exists()
+
+
+async def cmd_init(args, settings: Settings) -> None:
+    from fedineighbour.federation.actors import ensure_system_actors
+    from fedineighbour.federation.urls import Urls
+
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    if not settings.secret_file.exists():
+        settings.secret_file.write_text(secrets.token_hex(32))
+        settings.secret_file.chmod(0o600)
+    instance, town = await ensure_system_actors(Urls(settings.base_url), settings.town.name)
+    print(f"ready: {settings.base_url} (instance actor {instance.ap_id}, town {town.username}@{settings.host})")
+
+
+async def cmd_user(args, settings: Settings) -> None:
+    from fedineighbour.federation.urls import Urls
+    from fedineighbour.neighbourhood.accounts import AccountError, create_user
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    if args.password_stdin and not password:
+        raise CliError("empty password on standard input")
+    try:
+        account = await create_user(Urls(settings.base_url), args.name, role=args.role, password=password)
+    except AccountError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{account.username}@{settings.host} {account.ap_id}")
+
+
+async def cmd_token(args, settings: Settings) -> None:
+    from fedineighbour.neighbourhood.accounts import create_token
+    from fedineighbour.storage.models import Account
+
+    account = await Account.filter(username=args.name.lower(), local=True, deleted_at=None).first()
+    if account is None:
+        raise CliError(f"no local user {args.name}")
+    print(await create_token(account, "cli"))
+
+
+async def cmd_domain(args, settings: Settings) -> None:
+    from fedineighbour.federation.domain_policy import normalise_domain
+    from fedineighbour.storage.models import DomainBlock
+
+    if args.action == "list":
+        for row in await DomainBlock.all().order_by("domain"):
+            print(f"{row.domain}\t{row.severity}\t{row.public_comment}")
+        return
+    try:
+        domain = normalise_domain(args.domain)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.action == "block":
+        await DomainBlock.update_or_create(domain=domain, defaults={
+            "severity": "suspend", "public_comment": args.public_comment, "private_comment": args.private_comment})
+        print(f"blocked {domain} and its subdomains")
+    else:
+        deleted = await DomainBlock.filter(domain=domain).delete()
+        if not deleted:
+            raise CliError(f"{domain} was not blocked")
+        print(f"unblocked {domain}")
+
+
+async def cmd_lookup(args, settings: Settings) -> None:
+    from fedineighbour.federation.actors import ActorError, resolve_account
+    from fedineighbour.federation.fetch import FetchError
+    from fedineighbour.federation.from_ap import Unsupported, describe
+    from fedineighbour.services import build_runtime, close_runtime
+
+    if not args.target:
+        raise CliError("lookup needs a handle, a URL or --file PATH")
+    rt = await build_runtime(settings)
+    try:
+        if args.target.startswith(("http://", "https://")):
+            try:
+                doc = await rt.fetcher.get_json(args.target)
+            except FetchError as exc:
+                raise CliError(f"cannot fetch {args.target}: {exc}") from None
+        else:
+            try:
+                account = await resolve_account(rt, args.target)
+            except ActorError as exc:
+                raise CliError(str(exc)) from None
+            doc = await rt.fetcher.get_json(account.ap_id)
+        try:
+            print(json.dumps(describe(doc), indent=2, ensure_ascii=False, default=str))
+        except Unsupported as exc:
+            raise CliError(f"not understood: {exc}") from None
+    finally:
+        await close_runtime(rt)
+
+
+def lookup_file(path: str) -> int:
+    from fedineighbour.federation.from_ap import Unsupported, describe
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        print(f"fedineighbour: {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except ValueError:
+        print(f"fedineighbour: {path}: not valid JSON", file=sys.stderr)
+        return 1
+    if not isinstance(doc, dict):
+        print(f"fedineighbour: {path}: not a JSON object", file=sys.stderr)
+        return 1
+    try:
+        print(json.dumps(describe(doc), indent=2, ensure_ascii=False, default=str))
+    except Unsupported as exc:
+        print(f"fedineighbour: {path}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from fedineighbour.app import create_app
+
+    if not _database_exists(settings):
+        raise CliError("the database does not exist yet: run `fedineighbour init` first")
+    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port,
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_level="info", access_log=False)
+
+
+async def worker(settings: Settings) -> None:
+    from fedineighbour.app import start_workers, stop_tasks
+    from fedineighbour.federation.inbox import InboxWriter
+    from fedineighbour.services import build_runtime, close_runtime
+    from fedineighbour.storage import database
+
+    if not _database_exists(settings):
+        raise CliError("the database does not exist yet: run `fedineighbour init` first")
+    await database.open_database(settings.database.url)
+    rt = await build_runtime(settings)
+    rt.inbox_writer = InboxWriter(rt)
+    tasks = await start_workers(rt, settings.server.workers)
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        await stop_tasks(tasks)
+        await close_runtime(rt)
+        await database.close_database()

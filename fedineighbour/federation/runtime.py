@@ -1,0 +1,41 @@
+"""What the federation side needs at run time, built once in create_app or by the CLI.
+
+Nothing here is created at import time (DESIGN.md §6.9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fedineighbour.config import Settings
+from fedineighbour.federation.urls import Urls
+
+if TYPE_CHECKING:
+    from fedineighbour.federation.domain_policy import DomainPolicy
+    from fedineighbour.federation.fetch import Fetcher
+    from fedineighbour.federation.keys import KeyStore
+
+
+@dataclass
+class Wakeups:
+    """Set when a new queue row exists, so workers start at once instead of at the next poll."""
+
+    inbox: asyncio.Event = field(default_factory=asyncio.Event)
+    delivery: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    urls: Urls
+    fetcher: Fetcher
+    keys: KeyStore
+    policy: DomainPolicy
+    wake: Wakeups = field(default_factory=Wakeups)
+    inbox_writer: Any = None  # inbox.InboxWriter, set by create_app
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.settings.database.url.startswith(("postgres://", "postgresql://"))

@@ -1,0 +1,51 @@
+"""The shape of our ActivityPub ids. Every id dereferences with a GET (see web/activitypub.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+PUBLIC_ALIASES = frozenset({AS_PUBLIC, "as:Public", "Public"})
+AP_CONTEXT = [
+    "https://www.w3.org/ns/activitystreams",
+    "https://w3id.org/security/v1",
+    {
+        "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+        "toot": "http://joinmastodon.org/ns#",
+        "discoverable": "toot:discoverable",
+        "featured": {"@id": "toot:featured", "@type": "@id"},
+        "Hashtag": "as:Hashtag",
+        "sensitive": "as:sensitive",
+    },
+]
+INSTANCE_ACTOR_USERNAME = "instance.actor"
+TOWN_USERNAME = "town"
+RESERVED_USERNAMES = frozenset({INSTANCE_ACTOR_USERNAME, TOWN_USERNAME, "actor", "admin", "root", "inbox"})
+
+
+@dataclass(frozen=True)
+class Urls:
+    base: str  # https://town.example, no trailing slash
+
+    def actor(self, username: str) -> str:
+        if username == INSTANCE_ACTOR_USERNAME:
+            return f"{self.base}/actor"
+        return f"{self.base}/users/{username}"
+
+    def key_id(self, actor_id: str) -> str:
+        return f"{actor_id}#main-key"
+
+    def inbox(self, actor_id: str) -> str:
+        return f"{actor_id}/inbox"
+
+    def shared_inbox(self) -> str:
+        return f"{self.base}/inbox"
+
+    def note(self, key: str) -> str:
+        return f"{self.base}/notes/{key}"
+
+    def activity(self, key: str) -> str:
+        return f"{self.base}/activities/{key}"
+
+    def is_local(self, url: str | None) -> bool:
+        return bool(url) and (url == self.base or url.startswith(self.base + "/"))

@@ -1,0 +1,92 @@
+"""Plain posts by residents: write, edit, delete. Offers build on these (issue: offers and requests)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from fedineighbour.federation import publish
+from fedineighbour.federation.actors import ActorError, resolve_account
+from fedineighbour.federation.content import render_plain_text
+from fedineighbour.federation.notify import notify
+from fedineighbour.storage.models import Account, Note
+
+if TYPE_CHECKING:
+    from fedineighbour.federation.runtime import Runtime
+
+VISIBILITIES = ("public", "unlisted", "followers", "direct")
+MAX_LENGTH = 5000
+
+
+class PostError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def validate(content: object, visibility: object) -> tuple[str, str]:
+    if not isinstance(content, str) or not content.strip():
+        raise PostError("content", "required")
+    if len(content) > MAX_LENGTH:
+        raise PostError("content", f"at most {MAX_LENGTH} characters")
+    if visibility not in VISIBILITIES:
+        raise PostError("visibility", f"expected one of {', '.join(VISIBILITIES)}")
+    return content, visibility
+
+
+async def _render(rt: Runtime, text: str):
+    async def resolve(handle: str):
+        try:
+            account = await resolve_account(rt, handle)
+        except ActorError:
+            return None
+        return account.ap_id, account.url or account.ap_id
+
+    return await render_plain_text(text, resolve, lambda tag: f"{rt.urls.base}/tags/{tag.lower()}")
+
+
+def hashtag_tags(rt: Runtime, names: list[str]) -> list[dict]:
+    return [{"type": "Hashtag", "href": f"{rt.urls.base}/tags/{n}", "name": f"#{n}"} for n in names]
+
+
+async def create_note(rt: Runtime, author: Account, content: object, visibility: object = "public", *,
+                      in_reply_to: str | None = None, summary: str = "") -> Note:
+    text, vis = validate(content, visibility)
+    parent = None
+    if in_reply_to:
+        parent = await Note.filter(ap_id=in_reply_to, deleted_at=None).select_related("author").first()
+        if parent is None:
+            raise PostError("in_reply_to", "unknown post")
+    rendered = await _render(rt, text)
+    mentions = rendered.mentions
+    if parent is not None and parent.author_id != author.id and parent.author.ap_id not in {
+            m["href"] for m in mentions}:
+        mentions.append({"href": parent.author.ap_id, "name": "@" + parent.author.handle})
+    key = publish.new_key()
+    note = await Note.create(
+        key=key, ap_id=rt.urls.note(key), author=author, local=True, url=rt.urls.note(key), content=rendered.html,
+        summary=summary or "", visibility=vis, in_reply_to=in_reply_to, mentions=mentions,
+        tags=hashtag_tags(rt, rendered.hashtags), published=datetime.now(UTC))
+    await publish.publish_note(rt, note, author, "Create")
+    for mentioned in await Account.filter(ap_id__in=[m["href"] for m in mentions], local=True):
+        kind = "reply" if parent is not None and parent.author_id == mentioned.id else "mention"
+        await notify(mentioned, kind, from_account=author, note=note)
+    return note
+
+
+async def edit_note(rt: Runtime, note: Note, author: Account, content: object) -> Note:
+    text, _ = validate(content, note.visibility)
+    rendered = await _render(rt, text)
+    note.content = rendered.html
+    note.tags = hashtag_tags(rt, rendered.hashtags)
+    note.updated = datetime.now(UTC)
+    await note.save(update_fields=["content", "tags", "updated"])
+    await publish.publish_note(rt, note, author, "Update")
+    return note
+
+
+async def delete_note(rt: Runtime, note: Note, author: Account) -> None:
+    note.deleted_at = datetime.now(UTC)
+    note.content = ""
+    await note.save(update_fields=["deleted_at", "content"])
+    await publish.publish_note(rt, note, author, "Delete")

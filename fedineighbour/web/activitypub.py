@@ -1,0 +1,200 @@
+"""ActivityPub endpoints: actors, their collections, objects, activities, inboxes."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fedineighbour.federation import to_ap
+from fedineighbour.federation.inbox import TooLarge, read_limited, receive
+from fedineighbour.federation.signatures import verify_request
+from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME
+from fedineighbour.storage.models import Account, Follow, Note, OutboundActivity
+from fedineighbour.web.negotiation import ap_response, json_error, wants_activitypub
+
+PAGE_SIZE = 20
+
+
+async def requester(request: Request) -> tuple[str | None, bool]:
+    """(actor id of a valid signed GET or None, whether a signature was present at all)."""
+    if "signature" not in request.headers and "signature-input" not in request.headers:
+        return None, False
+    rt = request.app.state.rt
+    result = await verify_request("GET", str(request.url), request.headers, b"", rt.keys.lookup,
+                                  max_skew=rt.settings.federation.clock_skew_seconds)
+    return (result.owner if result.ok else None), True
+
+
+async def _local_account(request: Request) -> Account | None:
+    username = request.path_params.get("username", INSTANCE_ACTOR_USERNAME)
+    return await Account.filter(username=username, local=True, deleted_at=None).first()
+
+
+async def _authorized_fetch_denied(request: Request) -> Response | None:
+    rt = request.app.state.rt
+    if not rt.settings.federation.authorized_fetch:
+        return None
+    actor, _signed = await requester(request)
+    if actor is None:
+        return json_error(401, "authorized fetch: sign this GET")
+    if rt.policy.is_blocked_url(actor):
+        return json_error(403, "domain blocked")
+    return None
+
+
+async def actor(request: Request) -> Response:
+    account = await _local_account(request)
+    if account is None:
+        return json_error(404, "no such actor")
+    if not wants_activitypub(request):
+        from fedineighbour.web.pages import profile_page
+
+        return await profile_page(request, account)
+    # The instance actor stays readable without a signature: peers need its key to check ours.
+    if account.actor_type != "Application" and (denied := await _authorized_fetch_denied(request)):
+        return denied
+    return ap_response(to_ap.actor_document(account, request.app.state.rt.urls))
+
+
+async def can_see(note: Note, viewer: str | None) -> bool:
+    if note.visibility in ("public", "unlisted"):
+        return True
+    if viewer is None:
+        return False
+    if viewer == note.author.ap_id or viewer in {m["href"] for m in note.mentions or []}:
+        return True
+    if note.visibility == "followers":
+        return await Follow.filter(follower__ap_id=viewer, target_id=note.author_id, state="accepted").exists()
+    return False
+
+
+async def note(request: Request) -> Response:
+    row = await Note.filter(key=request.path_params["key"], local=True).select_related("author").first()
+    if row is None:
+        return json_error(404, "not found")
+    if row.deleted_at is not None:
+        return ap_response({"@context": to_ap.AP_CONTEXT, **to_ap.tombstone(row)}, status=410)
+    if denied := await _authorized_fetch_denied(request):
+        return denied
+    viewer, _ = await requester(request) if row.visibility in ("followers", "direct") else (None, False)
+    if not await can_see(row, viewer):
+        return json_error(404, "not found")
+    if not wants_activitypub(request):
+        from fedineighbour.web.pages import note_page
+
+        return await note_page(request, row)
+    return ap_response(to_ap.note_object(row, row.author))
+
+
+async def activity(request: Request) -> Response:
+    row = await OutboundActivity.filter(key=request.path_params["key"]).select_related("actor").first()
+    if row is None:
+        return json_error(404, "not found")
+    if denied := await _authorized_fetch_denied(request):
+        return denied
+    if row.visibility in ("followers", "direct"):
+        viewer, _ = await requester(request)
+        payload = row.payload
+        audience = set(to_ap_list(payload.get("to")) + to_ap_list(payload.get("cc")))
+        allowed = viewer is not None and (viewer == row.actor.ap_id or viewer in audience or (
+            row.actor.followers_url in audience and await Follow.filter(
+                follower__ap_id=viewer, target_id=row.actor_id, state="accepted").exists()))
+        if not allowed:
+            return json_error(404, "not found")
+    return ap_response(row.payload)
+
+
+def to_ap_list(value) -> list[str]:
+    if value is None:
+        return []
+    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+
+
+async def inbox(request: Request) -> Response:
+    rt = request.app.state.rt
+    limit = rt.settings.federation.inbox_max_bytes
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        return json_error(413 if length.isdigit() else 400, "body too large" if length.isdigit() else "bad length")
+    try:
+        body = await read_limited(request.stream(), limit)
+    except TooLarge:
+        return json_error(413, "body too large")
+    if "username" in request.path_params and await _local_account(request) is None:
+        return json_error(404, "no such actor")
+    result = await receive(rt, str(request.url), request.headers, body)
+    return json_error(result.status, result.message) if result.status >= 400 else Response(
+        status_code=result.status)
+
+
+async def outbox(request: Request) -> Response:
+    account = await _local_account(request)
+    if account is None:
+        return json_error(404, "no such actor")
+    if denied := await _authorized_fetch_denied(request):
+        return denied
+    base = account.outbox
+    query = Note.filter(author_id=account.id, local=True, deleted_at=None, visibility__in=["public", "unlisted"])
+    total = await query.count()
+    page = request.query_params.get("page")
+    if page is None:
+        return ap_response(to_ap.ordered_collection(base, total, f"{base}?page=true"))
+    max_id = request.query_params.get("max_id")
+    if max_id and max_id.isdigit():
+        query = query.filter(id__lt=int(max_id))
+    notes = await query.order_by("-id").limit(PAGE_SIZE)
+    items = [to_ap.activity(f"{n.ap_id}/activity", "Create", account, to_ap.note_object(n, account, context=False),
+                            to=to_ap.addressing(n, account)[0], cc=to_ap.addressing(n, account)[1],
+                            published=n.published) for n in notes]
+    items = [to_ap.strip_context(i) for i in items]
+    next_page = f"{base}?page=true&max_id={notes[-1].id}" if len(notes) == PAGE_SIZE else None
+    return ap_response(to_ap.collection_page(f"{base}?page=true" + (f"&max_id={max_id}" if max_id else ""),
+                                             base, items, next_page))
+
+
+async def _follow_collection(request: Request, followers: bool) -> Response:
+    account = await _local_account(request)
+    if account is None:
+        return json_error(404, "no such actor")
+    if denied := await _authorized_fetch_denied(request):
+        return denied
+    base = account.followers_url if followers else account.following_url
+    query = (Follow.filter(target_id=account.id, state="accepted") if followers
+             else Follow.filter(follower_id=account.id, state="accepted"))
+    total = await query.count()
+    page = request.query_params.get("page")
+    if page is None or not page.isdigit() or int(page) < 1:
+        return ap_response(to_ap.ordered_collection(base, total, f"{base}?page=1"))
+    n = int(page)
+    field = "follower__ap_id" if followers else "target__ap_id"
+    ids = await query.order_by("-id").offset((n - 1) * PAGE_SIZE).limit(PAGE_SIZE).values_list(field, flat=True)
+    next_page = f"{base}?page={n + 1}" if n * PAGE_SIZE < total else None
+    return ap_response(to_ap.collection_page(f"{base}?page={n}", base, list(ids), next_page))
+
+
+async def followers(request: Request) -> Response:
+    return await _follow_collection(request, True)
+
+
+async def following(request: Request) -> Response:
+    return await _follow_collection(request, False)
+
+
+async def featured(request: Request) -> Response:
+    account = await _local_account(request)
+    if account is None:
+        return json_error(404, "no such actor")
+    return ap_response({"@context": to_ap.AP_CONTEXT[0], "id": f"{account.ap_id}/featured",
+                        "type": "OrderedCollection", "totalItems": 0, "orderedItems": []})
+
+
+async def note_activity(request: Request) -> Response:
+    """The Create of a note, as listed in the outbox: its id must dereference too."""
+    row = await Note.filter(key=request.path_params["key"], local=True, deleted_at=None).select_related(
+        "author").first()
+    if row is None or row.visibility not in ("public", "unlisted"):
+        return json_error(404, "not found")
+    to, cc = to_ap.addressing(row, row.author)
+    return ap_response(to_ap.activity(f"{row.ap_id}/activity", "Create", row.author,
+                                      to_ap.note_object(row, row.author, context=False), to=to, cc=cc,
+                                      published=row.published))

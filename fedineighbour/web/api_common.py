@@ -1,0 +1,76 @@
+"""Shared shapes of the JSON API: errors, JSON bodies, serialisers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from fedineighbour.storage.models import Account, Note
+from fedineighbour.web.auth import api_account
+
+Endpoint = Callable[[Request, Account], Awaitable[Response]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, errors: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.errors = status, message, errors
+
+
+def error(status: int, message: str, errors: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status)
+
+
+def invalid(field: str, message: str) -> JSONResponse:
+    return error(422, f"{field}: {message}", {field: message})
+
+
+async def json_body(request: Request, limit: int = 256 * 1024) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > limit:
+        raise ApiError(413, "body too large")
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise ApiError(400, "body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return data
+
+
+def authenticated(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        account = await api_account(request)
+        if account is None:
+            return error(401, "a valid bearer token is required")
+        try:
+            return await fn(request, account)
+        except ApiError as exc:
+            return error(exc.status, exc.message, exc.errors)
+
+    endpoint.__name__ = fn.__name__
+    endpoint.__doc__ = fn.__doc__
+    return endpoint
+
+
+def account_json(account: Account, host: str) -> dict[str, Any]:
+    return {"id": account.ap_id, "handle": account.username + "@" + (account.domain or host),
+            "display_name": account.display_name, "type": account.actor_type, "locked": account.locked,
+            "url": account.url or account.ap_id, "local": account.local}
+
+
+def note_json(note: Note, host: str) -> dict[str, Any]:
+    return {"id": note.ap_id, "key": note.key, "url": note.url or note.ap_id, "type": note.object_type,
+            "content": note.content, "summary": note.summary, "visibility": note.visibility,
+            "in_reply_to": note.in_reply_to, "mentions": note.mentions, "local": note.local,
+            "published": note.published.isoformat() if note.published else None,
+            "updated": note.updated.isoformat() if note.updated else None,
+            "deleted": note.deleted_at is not None,
+            "author": account_json(note.author, host) if note.author else None}

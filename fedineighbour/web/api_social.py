@@ -1,0 +1,166 @@
+"""JSON API: follows, follow requests, notes, notifications, timeline, profile."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from fedineighbour.federation import publish
+from fedineighbour.federation.actors import ActorError, resolve_account
+from fedineighbour.neighbourhood import posts
+from fedineighbour.storage.models import Account, Follow, Note, Notification
+from fedineighbour.web.api_common import ApiError, account_json, authenticated, error, invalid, json_body, note_json
+
+
+def _host(request: Request) -> str:
+    return request.app.state.rt.settings.host
+
+
+def _limit(request: Request, default: int = 20) -> int:
+    raw = request.query_params.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise ApiError(422, "limit: 1-100", {"limit": "expected a number from 1 to 100"})
+    return int(raw)
+
+
+async def _target(request: Request, data: dict) -> Account:
+    target = data.get("target")
+    if not isinstance(target, str) or not target.strip():
+        raise ApiError(422, "target: required", {"target": "a handle such as user@host, or an actor URL"})
+    try:
+        return await resolve_account(request.app.state.rt, target)
+    except ActorError as exc:
+        raise ApiError(404, str(exc)) from None
+
+
+@authenticated
+async def follow(request: Request, me: Account) -> Response:
+    target = await _target(request, await json_body(request))
+    if target.id == me.id:
+        return invalid("target", "you cannot follow yourself")
+    row = await publish.follow(request.app.state.rt, me, target)
+    return JSONResponse({"id": row.ap_id, "state": row.state, "target": account_json(target, _host(request))},
+                        status_code=201)
+
+
+@authenticated
+async def unfollow(request: Request, me: Account) -> Response:
+    target = await _target(request, await json_body(request))
+    done = await publish.unfollow(request.app.state.rt, me, target)
+    return JSONResponse({"unfollowed": done})
+
+
+@authenticated
+async def list_following(request: Request, me: Account) -> Response:
+    rows = await Follow.filter(follower_id=me.id).select_related("target").order_by("-id").limit(_limit(request, 100))
+    return JSONResponse({"items": [{"state": r.state, **account_json(r.target, _host(request))} for r in rows]})
+
+
+@authenticated
+async def list_followers(request: Request, me: Account) -> Response:
+    rows = await Follow.filter(target_id=me.id).select_related("follower").order_by("-id").limit(_limit(request, 100))
+    return JSONResponse({"items": [{"state": r.state, "request_id": r.id, **account_json(r.follower, _host(request))}
+                                   for r in rows]})
+
+
+@authenticated
+async def answer_follow_request(request: Request, me: Account) -> Response:
+    if request.path_params["action"] not in ("authorize", "reject"):
+        return error(404, "unknown action")
+    row = await Follow.filter(id=int(request.path_params["id"]), target_id=me.id, state="pending").first()
+    if row is None:
+        return error(404, "no such follow request")
+    accept = request.path_params["action"] == "authorize"
+    await publish.answer_follow(request.app.state.rt, row, accept=accept)
+    return JSONResponse({"state": "accepted" if accept else "rejected"})
+
+
+@authenticated
+async def update_me(request: Request, me: Account) -> Response:
+    data = await json_body(request)
+    changes = {}
+    if "locked" in data:
+        if not isinstance(data["locked"], bool):
+            return invalid("locked", "expected true or false")
+        changes["locked"] = data["locked"]
+    for field in ("display_name", "summary"):
+        if field in data:
+            if not isinstance(data[field], str) or len(data[field]) > 500:
+                return invalid(field, "text of at most 500 characters")
+            changes[field] = data[field]
+    if changes:
+        await Account.filter(id=me.id).update(**changes)
+        await me.refresh_from_db()
+    return JSONResponse(account_json(me, _host(request)))
+
+
+@authenticated
+async def create_note(request: Request, me: Account) -> Response:
+    data = await json_body(request)
+    try:
+        note = await posts.create_note(request.app.state.rt, me, data.get("content"),
+                                       data.get("visibility", "public"), in_reply_to=data.get("in_reply_to"),
+                                       summary=data.get("summary") or "")
+    except posts.PostError as exc:
+        return invalid(exc.field, str(exc))
+    note.author = me
+    return JSONResponse(note_json(note, _host(request)), status_code=201)
+
+
+async def _own_note(request: Request, me: Account) -> Note:
+    note = await Note.filter(key=request.path_params["key"], local=True, deleted_at=None).select_related(
+        "author").first()
+    if note is None or note.author_id != me.id:
+        raise ApiError(404, "no such note")
+    return note
+
+
+@authenticated
+async def note_detail(request: Request, me: Account) -> Response:
+    note = await _own_note(request, me)
+    if request.method == "GET":
+        return JSONResponse(note_json(note, _host(request)))
+    if request.method == "DELETE":
+        await posts.delete_note(request.app.state.rt, note, me)
+        return JSONResponse(note_json(note, _host(request)))
+    data = await json_body(request)
+    try:
+        await posts.edit_note(request.app.state.rt, note, me, data.get("content"))
+    except posts.PostError as exc:
+        return invalid(exc.field, str(exc))
+    return JSONResponse(note_json(note, _host(request)))
+
+
+@authenticated
+async def notifications(request: Request, me: Account) -> Response:
+    query = Notification.filter(account_id=me.id)
+    max_id = request.query_params.get("max_id")
+    if max_id and max_id.isdigit():
+        query = query.filter(id__lt=int(max_id))
+    rows = await query.select_related("from_account", "note").order_by("-id").limit(_limit(request))
+    host = _host(request)
+    items = [{"id": n.id, "type": n.kind, "created_at": n.created_at.isoformat(),
+              "account": account_json(n.from_account, host) if n.from_account else None,
+              "note": {"id": n.note.ap_id, "content": n.note.content, "in_reply_to": n.note.in_reply_to}
+              if n.note else None} for n in rows]
+    return JSONResponse({"items": items})
+
+
+@authenticated
+async def home_timeline(request: Request, me: Account) -> Response:
+    followed = Follow.filter(follower_id=me.id, state="accepted").values_list("target_id", flat=True)
+    ids = [me.id, *await followed]
+    rows = await Note.filter(author_id__in=ids, deleted_at=None).select_related("author").order_by(
+        "-published").limit(_limit(request))
+    return JSONResponse({"items": [note_json(n, _host(request)) for n in rows]})
+
+
+@authenticated
+async def lookup_note(request: Request, me: Account) -> Response:
+    """A stored copy of a post by its ActivityPub id (remote or local), as this server sees it now."""
+    ap_id = request.query_params.get("id", "")
+    note = await Note.filter(ap_id=ap_id).select_related("author").first()
+    if note is None or (note.visibility == "direct" and me.ap_id not in {m["href"] for m in note.mentions or []}
+                        and note.author_id != me.id):
+        return error(404, "no such post here")
+    return JSONResponse(note_json(note, _host(request)))

@@ -1,0 +1,32 @@
+"""One-off helper kept for maintainers: fills missing French strings we know, then compiles catalogues.
+
+    .venv/bin/python scripts/fill_fr.py
+"""
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+
+FR = {
+    "Neighbours helping neighbours": "Entre voisins, on s'entraide",
+    "Latest from %(town)s": "Les dernières nouvelles de %(town)s",
+    "Nothing has been posted yet.": "Rien n'a encore été publié.",
+    "edited": "modifié",
+    ("%(num)d follower", "%(num)d followers"): ("%(num)d abonné", "%(num)d abonnés"),
+    "A fedineighbour instance: follow %(handle)s from Mastodon or any fediverse server.":
+        "Une instance fedineighbour : suivez %(handle)s depuis Mastodon ou tout serveur du fédivers.",
+}
+
+for lang in ("fr", "en"):
+    path = f"fedineighbour/locale/{lang}/LC_MESSAGES/messages.po"
+    with open(path, "rb") as f:
+        catalog = read_po(f, locale=lang)
+    if lang == "fr":
+        for message in catalog:
+            if message.id and not message.string:
+                message.string = FR.get(message.id, "")
+    with open(path, "wb") as f:
+        write_po(f, catalog)
+    with open(path[:-3] + ".mo", "wb") as f:
+        write_mo(f, catalog)
+missing = [m.id for m in read_po(open("fedineighbour/locale/fr/LC_MESSAGES/messages.po", "rb")) if m.id and not m.string]
+print("untranslated in fr:", missing)
