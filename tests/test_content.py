@@ -8,8 +8,8 @@ async def resolver(handle: str):
 
 
 async def test_paragraphs_links_mentions_hashtags():
-    out = await render_plain_text("Hi @bob@b.example <b>!\n\nSee https://x.example/a?b=1 #Drill #drill @nobody@z.example",
-                                  resolver, lambda t: f"https://t.example/tags/{t}")
+    text = "Hi @bob@b.example <b>!\n\nSee https://x.example/a?b=1 #Drill #drill @nobody@z.example"
+    out = await render_plain_text(text, resolver, lambda t: f"https://t.example/tags/{t}")
     assert out.html.count("<p>") == 2
     assert "&lt;b&gt;" in out.html
     assert 'href="https://b.example/@bob"' in out.html

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fedineighbour.federation.actors import ActorError, get_actor
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.fetch import FetchError
-from fedineighbour.federation.from_ap import ParsedObject, Unsupported, parse_object
+from fedineighbour.federation.from_ap import ParsedActivity, ParsedObject, Unsupported, parse_object
 from fedineighbour.federation.handlers import Context, Registry
 from fedineighbour.federation.handlers_actor import delete_actor
 from fedineighbour.federation.notify import notify
@@ -144,6 +144,9 @@ async def on_announce(ctx: Context) -> None:
     if not await Follow.filter(target_id=ctx.actor.id, state="accepted", follower__local=True).exists():
         raise Unsupported("Announce from someone nobody here follows")
     object_id = ctx.activity.object_id
+    inner = ctx.activity.object
+    if isinstance(inner, ParsedActivity) and inner.type == "Create":
+        object_id = inner.object_id  # Lemmy announces the Create, not the post: take the post
     if not object_id:
         raise Unsupported("Announce without an object")
     try:
