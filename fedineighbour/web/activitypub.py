@@ -10,7 +10,7 @@ from fedineighbour.federation.inbox import TooLarge, read_limited, receive
 from fedineighbour.federation.signatures import verify_request
 from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME
 from fedineighbour.storage.models import Account, Follow, Note, OutboundActivity
-from fedineighbour.web.negotiation import ap_response, json_error, wants_activitypub
+from fedineighbour.web.negotiation import ap_response, json_error, signed_url, wants_activitypub
 
 PAGE_SIZE = 20
 
@@ -20,7 +20,7 @@ async def requester(request: Request) -> tuple[str | None, bool]:
     if "signature" not in request.headers and "signature-input" not in request.headers:
         return None, False
     rt = request.app.state.rt
-    result = await verify_request("GET", str(request.url), request.headers, b"", rt.keys.lookup,
+    result = await verify_request("GET", signed_url(request), request.headers, b"", rt.keys.lookup,
                                   max_skew=rt.settings.federation.clock_skew_seconds)
     return (result.owner if result.ok else None), True
 
@@ -122,7 +122,7 @@ async def inbox(request: Request) -> Response:
         return json_error(413, "body too large")
     if "username" in request.path_params and await _local_account(request) is None:
         return json_error(404, "no such actor")
-    result = await receive(rt, str(request.url), request.headers, body)
+    result = await receive(rt, signed_url(request), request.headers, body)
     return json_error(result.status, result.message) if result.status >= 400 else Response(
         status_code=result.status)
 

@@ -24,3 +24,15 @@ def ap_response(doc: Any, status: int = 200) -> Response:
 
 def json_error(status: int, message: str) -> Response:
     return Response(json.dumps({"error": message}), status_code=status, media_type="application/json")
+
+
+def signed_url(request: Request) -> str:
+    """The URL a signer saw: our public base URL, the raw (still percent-encoded) path and the query.
+
+    Behind a TLS-terminating proxy the scheme and host of the request are not the public ones, and
+    starlette's request.url has a decoded path; both would break (request-target) or @target-uri.
+    """
+    base = request.app.state.rt.urls.base
+    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{base}{path}?{query}" if query else f"{base}{path}"
