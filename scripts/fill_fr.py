@@ -22,8 +22,11 @@ for lang in ("fr", "en"):
         catalog = read_po(f, locale=lang)
     if lang == "fr":
         for message in catalog:
-            if message.id and not message.string:
-                message.string = FR.get(message.id, "")
+            if message.id and not any(message.string if isinstance(message.string, tuple) else [message.string]):
+                value = FR.get(message.id, "")
+                if isinstance(value, tuple):  # French has 3 CLDR plural forms (one, many, other)
+                    value = value + (value[-1],) * (catalog.num_plurals - len(value))
+                message.string = value
     with open(path, "wb") as f:
         write_po(f, catalog)
     with open(path[:-3] + ".mo", "wb") as f:
