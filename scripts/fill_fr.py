@@ -31,5 +31,6 @@ for lang in ("fr", "en"):
         write_po(f, catalog)
     with open(path[:-3] + ".mo", "wb") as f:
         write_mo(f, catalog)
-missing = [m.id for m in read_po(open("fedineighbour/locale/fr/LC_MESSAGES/messages.po", "rb")) if m.id and not m.string]
+with open("fedineighbour/locale/fr/LC_MESSAGES/messages.po", "rb") as f:
+    missing = [m.id for m in read_po(f) if m.id and not m.string]
 print("untranslated in fr:", missing)
