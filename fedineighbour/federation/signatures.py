@@ -365,8 +365,16 @@ async def _verify_rfc9421(method: str, url: str, h: dict[str, str], body: bytes,
     problem = _time_problem(date, sig.created, sig.expires, now, max_skew)
     if problem:
         return fail(problem)
-    return await _verify_with_key(key_lookup, sig.key_id, "rfc9421",
-                                  lambda key: rfc9421.verify_signature(method, url, h, sig, key))
+    # Fedify (2.3.6) signs @target-uri from the URL it was asked to fetch, fragment included: fetching
+    # our key `…/users/alice#main-key` it signs "…/users/alice#main-key", while no fragment ever reaches
+    # us (RFC 9110 target URIs have none). The signer did sign this very request, so for a GET we also
+    # try our key-id fragment (Urls.key_id); otherwise, with authorized fetch on, every key fetch from
+    # Fedify is refused and Fedify falls back to draft-cavage for our whole origin.
+    fragments: list[str | None] = [None]
+    if method.upper() in ("GET", "HEAD") and "@target-uri" in sig.components:
+        fragments.append("main-key")
+    return await _verify_with_key(key_lookup, sig.key_id, "rfc9421", lambda key: any(
+        rfc9421.verify_signature(method, url, h, sig, key, target_fragment=f) for f in fragments))
 
 
 # --- entry point ---------------------------------------------------------------------------------

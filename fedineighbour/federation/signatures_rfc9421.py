@@ -34,6 +34,7 @@ from http_message_signatures import (
     HTTPMessageSignaturesException,
     HTTPMessageSigner,
     HTTPMessageVerifier,
+    HTTPSignatureComponentResolver,
     HTTPSignatureKeyResolver,
 )
 from http_message_signatures.algorithms import (
@@ -139,8 +140,16 @@ def content_digest_problem(value: str | None, body: bytes) -> str | None:
 
 
 class _Message:
-    def __init__(self, method: str, url: str, headers: dict[str, str]) -> None:
+    def __init__(self, method: str, url: str, headers: dict[str, str], fragment: str | None = None) -> None:
         self.method, self.url, self.headers = method.upper(), url, headers
+        self.fragment = fragment
+
+
+class _FragmentResolver(HTTPSignatureComponentResolver):
+    """@target-uri with `#fragment` appended (the library, rightly, never includes one)."""
+
+    def get_target_uri(self) -> str:
+        return f"{super().get_target_uri()}#{self.message.fragment}"
 
 
 class _OneKey(HTTPSignatureKeyResolver):
@@ -170,17 +179,21 @@ def _classes_for_key(key: Any) -> list[type[HTTPSignatureAlgorithm]]:
 
 
 def verify_signature(method: str, url: str, headers: Mapping[str, str], sig: Rfc9421Signature,
-                     public_key: Any) -> bool:
-    """Whether `sig` verifies over the request with this key (cryptography and signature base only)."""
+                     public_key: Any, *, target_fragment: str | None = None) -> bool:
+    """Whether `sig` verifies over the request with this key (cryptography and signature base only).
+    `target_fragment` puts "#fragment" at the end of @target-uri (signers that sign the URL they were
+    asked to fetch, fragment included: see signatures._verify_rfc9421)."""
     if sig.alg is None:
         classes = _classes_for_key(public_key)
     else:
         classes = [ALGORITHMS[sig.alg]] if sig.alg in ALGORITHMS else []
     fields = {**headers, "signature-input": sig.signature_input, "signature": sig.signature}
+    resolver = _FragmentResolver if target_fragment else HTTPSignatureComponentResolver
     for cls in classes:
         try:
-            verifier = _Verifier(signature_algorithm=cls, key_resolver=_OneKey(public=public_key))
-            verifier.verify(_Message(method, url, fields), max_age=None)
+            verifier = _Verifier(signature_algorithm=cls, key_resolver=_OneKey(public=public_key),
+                                 component_resolver_class=resolver)
+            verifier.verify(_Message(method, url, fields, target_fragment), max_age=None)
             return True
         except (HTTPMessageSignaturesException, ValueError, TypeError):
             continue

@@ -374,7 +374,9 @@ async function resolveActor(ctx, target) {
     if (!link) throw new HttpError(502, `WebFinger ${wf}: no rel=self AP link`);
     url = link.href;
   }
-  const actor = await ctx.lookupObject(url);
+  // Signed GET (as the peer actor), so servers in authorized-fetch / secure mode answer too.
+  const documentLoader = await ctx.getDocumentLoader({ identifier: USERNAME });
+  const actor = await ctx.lookupObject(url, { documentLoader });
   if (actor == null || !isActor(actor)) throw new HttpError(502, `could not look up actor ${url}`);
   return actor;
 }
