@@ -133,6 +133,25 @@ class Instance:
         self.stop()
         drop_database(self._pg_db)
 
+    # -- database (read directly, from outside the server process) -----------------------------
+    def sql(self, query: str) -> list[tuple[str, ...]]:
+        """Rows of a read-only query on this instance's database, every value as text (NULL as '')."""
+        if self._pg_db:
+            out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", self._pg_db, "-XqtA",
+                                  "-F", "\x1f", "-c", query], check=True, capture_output=True, text=True).stdout
+            return [tuple(line.split("\x1f")) for line in out.splitlines() if line]
+        import sqlite3
+
+        con = sqlite3.connect(f"file:{self.db_url.removeprefix('sqlite://')}?mode=ro", uri=True, timeout=10)
+        try:
+            return [tuple("" if v is None else str(v) for v in row) for row in con.execute(query)]
+        finally:
+            con.close()
+
+    def count(self, table: str, where: str = "") -> int:
+        """SELECT count(*) FROM table [WHERE where]."""
+        return int(self.sql(f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else ""))[0][0])
+
     # -- HTTP ---------------------------------------------------------------------------------
     async def api(self, method: str, path: str, user: str | None = None, body: Any = None,
                   **kwargs: Any) -> tuple[int, Any]:

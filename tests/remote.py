@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import aiohttp
@@ -20,15 +21,17 @@ AS = "https://www.w3.org/ns/activitystreams"
 
 
 class RemoteHost:
-    def __init__(self, host: str, *, inbox_delay: float = 0.0, port: int | None = None) -> None:
+    def __init__(self, host: str, *, inbox_delay: float | tuple[float, float] = 0.0, port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.base = f"http://{host}:{self.port}"
         self.netloc = f"{host}:{self.port}"
         self.keys: dict[str, tuple[str, str]] = {}
         self.received: dict[str, list[dict]] = defaultdict(list)  # inbox path -> activities
-        self.inbox_delay = inbox_delay
+        self.inbox_delay = inbox_delay  # seconds before an inbox answers; (low, high) for a random delay
         self.shared_inbox = True
+        self.actor_gets: Counter[str] = Counter()  # actor name -> GETs of its document (key fetches)
+        self._loaded: dict[str, Any] = {}  # private PEM -> key: loading a PEM checks the key, ~60 ms each
         self._runner: web.AppRunner | None = None
 
     def actor_id(self, name: str) -> str:
@@ -65,6 +68,7 @@ class RemoteHost:
 
     async def _actor(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
+        self.actor_gets[name] += 1
         if name not in self.keys:
             return web.Response(status=404)
         return web.json_response(self.actor_doc(name), content_type="application/activity+json")
@@ -80,8 +84,11 @@ class RemoteHost:
         body = await request.read()
         if "signature" not in request.headers:
             return web.Response(status=401)
-        if self.inbox_delay:
-            await asyncio.sleep(self.inbox_delay)
+        delay = self.inbox_delay
+        if isinstance(delay, tuple):
+            delay = random.uniform(*delay)
+        if delay:
+            await asyncio.sleep(delay)
         self.received[request.path].append({**json.loads(body), "_received_at": time.time()})
         return web.Response(status=202)
 
@@ -90,7 +97,8 @@ class RemoteHost:
 
     # -- sending ------------------------------------------------------------------------------
     def signed_headers(self, name: str, url: str, body: bytes, *, now: float | None = None) -> dict[str, str]:
-        key = load_private_key(self.keys[name][0])
+        pem = self.keys[name][0]
+        key = self._loaded.get(pem) or self._loaded.setdefault(pem, load_private_key(pem))
         headers = sign_request("POST", url, body, f"{self.actor_id(name)}#main-key", key,
                                now=(lambda: now) if now else time.time)
         headers["Content-Type"] = "application/activity+json"
