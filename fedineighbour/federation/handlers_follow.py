@@ -113,6 +113,9 @@ async def on_undo_other(ctx: Context) -> None:
 
 
 async def on_block(ctx: Context) -> None:
+    if ctx.activity.target:
+        # Lemmy bans a user from a community (or a site) with Block{target}: not a block between two people.
+        raise Unsupported("Block with a target (a community or site ban), not a personal block")
     target = await _local_target(ctx.activity.object_id)
     await Block.get_or_create(ap_id=ctx.activity.ap_id, defaults={"actor": ctx.actor, "target": target})
     # A block ends the relationship both ways, as on Mastodon.
