@@ -9,13 +9,26 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from fedineighbour.federation.signatures import PublicKeyInfo, load_private_key
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from fedineighbour.federation.signatures import PublicKeyInfo
 from fedineighbour.storage.models import Account
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
 
 CACHE_SIZE = 10_000
+
+
+def load_own_private_key(pem: str) -> rsa.RSAPrivateKey:
+    """One of our actors' RSA keys, from our own database. The RSA consistency checks that cryptography runs
+    on load cost tens of milliseconds per key and guard against hostile keys, which ours are not."""
+    key = serialization.load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, password=None,
+                                             unsafe_skip_rsa_key_validation=True)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("not an RSA private key")
+    return key
 
 
 class KeyStore:
@@ -29,7 +42,7 @@ class KeyStore:
         if key is None:
             if not account.private_key_pem:
                 raise ValueError(f"{account.ap_id} has no private key")
-            key = self._private[account.id] = load_private_key(account.private_key_pem)
+            key = self._private[account.id] = load_own_private_key(account.private_key_pem)
         return key
 
     def signer_for(self, account: Account) -> tuple[str, Any]:
@@ -49,6 +62,7 @@ class KeyStore:
         if not refresh:
             info = self._public.get(key_id)
             if info is not None:
+                self._public.move_to_end(key_id)  # least recently used goes first when the cache is full
                 return info
             account = await Account.filter(key_id=key_id, deleted_at=None).first()
             if account is not None and account.public_key_pem:

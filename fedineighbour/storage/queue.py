@@ -1,50 +1,86 @@
 """Claiming queue rows (inbox items, deliveries) so that several workers never take the same row.
 
-PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED inside a transaction, any number of worker processes.
+PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED, any number of worker processes.
 SQLite: one process owns the database, the write lock serialises claims.
 A claim sets locked_until (a lease): a row whose worker died is claimable again once the lease ends.
+
+A claim is one statement, `UPDATE … SET locked_until … WHERE id IN (SELECT … LIMIT n) RETURNING …`:
+atomic on its own (on PostgreSQL the inner SELECT still locks with SKIP LOCKED), so it takes one
+database round trip and holds no transaction open across round trips (on SQLite a transaction holds the
+only connection, and every request of the process waits for it).
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise import connections
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def claim(model: type[Model], ready_state: str, limit: int, lease_seconds: int, *,
-                postgres: bool) -> list[int]:
-    """Ids of up to `limit` rows in `ready_state`, due, and not leased by a live worker; now leased to us."""
+async def claim_rows(model: type[Model], ready_state: str, limit: int, lease_seconds: int, *, postgres: bool,
+                     columns: Sequence[str] = ("id",)) -> list[dict[str, Any]]:
+    """Up to `limit` rows in `ready_state`, due, and not leased by a live worker; now leased to us.
+    Returns the given columns of each (they must include id), in id order."""
+    if limit <= 0:
+        return []
     table = model._meta.db_table
     now = utcnow()
     until = now + timedelta(seconds=lease_seconds)
+    wanted = ", ".join(columns)
     if postgres:
-        sql = (f"SELECT id FROM {table} WHERE state = $1 AND next_attempt_at <= $2 "
-               f"AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at, id LIMIT $3 "
-               f"FOR UPDATE SKIP LOCKED")
-        update = f"UPDATE {table} SET locked_until = $1 WHERE id = ANY($2::bigint[])"
-    else:
-        sql = (f"SELECT id FROM {table} WHERE state = ? AND next_attempt_at <= ? "
+        sql = (f"UPDATE {table} SET locked_until = $1 WHERE id IN (SELECT id FROM {table} WHERE state = $2 "
+               f"AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until < $3) "
+               f"ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING {wanted}")
+        rows = await connections.get("default").execute_query_dict(sql, [until, ready_state, now, limit])
+    elif SQLITE_RETURNING:
+        sql = (f"UPDATE {table} SET locked_until = ? WHERE id IN (SELECT id FROM {table} WHERE state = ? "
+               f"AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?) "
+               f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {wanted}")
+        rows = await connections.get("default").execute_query_dict(
+            sql, [_sqlite_ts(until), ready_state, _sqlite_ts(now), _sqlite_ts(now), limit])
+    else:  # SQLite before 3.35 has no RETURNING: select then update, in one transaction
+        sql = (f"SELECT {wanted} FROM {table} WHERE state = ? AND next_attempt_at <= ? "
                f"AND (locked_until IS NULL OR locked_until < ?) ORDER BY next_attempt_at, id LIMIT ?")
-        update = None
-    async with in_transaction() as conn:
-        if postgres:
-            rows = await conn.execute_query_dict(sql, [ready_state, now, limit])
-            ids = [r["id"] for r in rows]
-            if ids:
-                await conn.execute_query(update, [until, ids])
-        else:
+        async with in_transaction() as conn:
             rows = await conn.execute_query_dict(sql, [ready_state, _sqlite_ts(now), _sqlite_ts(now), limit])
-            ids = [r["id"] for r in rows]
-            if ids:
-                await model.filter(id__in=ids).using_db(conn).update(locked_until=until)
-    return ids
+            if rows:
+                await model.filter(id__in=[r["id"] for r in rows]).using_db(conn).update(locked_until=until)
+    rows.sort(key=lambda r: r["id"])
+    return rows
+
+
+async def claim(model: type[Model], ready_state: str, limit: int, lease_seconds: int, *,
+                postgres: bool) -> list[int]:
+    """Ids of up to `limit` rows in `ready_state`, due, and not leased by a live worker; now leased to us."""
+    return [r["id"] for r in await claim_rows(model, ready_state, limit, lease_seconds, postgres=postgres)]
+
+
+async def renew_leases(model: type[Model], ids: Iterable[int], lease_seconds: int, *, postgres: bool) -> None:
+    """Extend the lease of rows this worker still holds (claimed, not yet recorded)."""
+    ids = list(ids)
+    if not ids:
+        return
+    table = model._meta.db_table
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    conn = connections.get("default")
+    if postgres:
+        await conn.execute_query(f"UPDATE {table} SET locked_until = $1 WHERE id = ANY($2::bigint[]) "
+                                 f"AND locked_until IS NOT NULL", [until, ids])
+    else:
+        marks = ",".join("?" * len(ids))
+        await conn.execute_query(f"UPDATE {table} SET locked_until = ? WHERE id IN ({marks}) "
+                                 f"AND locked_until IS NOT NULL", [_sqlite_ts(until), *ids])
 
 
 def _sqlite_ts(dt: datetime) -> str:
