@@ -36,6 +36,12 @@ def test_permanent_4xx_gives_up_at_once(status):
     assert "permanent" in d.reason
 
 
+def test_an_invalid_inbox_url_is_given_up_at_once():
+    d = decide(1, Outcome(None, permanent=True))
+    assert d.action == "give_up"
+    assert "invalid inbox URL" in d.reason
+
+
 @pytest.mark.parametrize("status", [401, 408, 429, 500, 502, 503, 504, 301, 302, None])
 def test_transient_outcomes_are_retried(status):
     d = decide(1, Outcome(status, None), rand=lambda: 0.0)

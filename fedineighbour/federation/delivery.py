@@ -62,6 +62,7 @@ class DeliveryWorker:
         self.rt = rt
         fed = rt.settings.federation
         self._concurrency = max(1, fed.delivery_concurrency)
+        self._timeout = fed.delivery_timeout
         self._sem = asyncio.Semaphore(self._concurrency)
         # Rows leased to us and not yet recorded: the slots in flight plus as many waiting, never above BATCH.
         self._limit = min(BATCH, 2 * self._concurrency)
@@ -218,9 +219,11 @@ class DeliveryWorker:
         key_id, key = self.rt.keys.signer_for(actor)
         async with self._sem:
             try:
-                status, headers = await self.rt.fetcher.post(row.inbox, body, key_id=key_id, private_key=key)
+                status, headers = await self.rt.fetcher.post(row.inbox, body, key_id=key_id, private_key=key,
+                                                             timeout=self._timeout)
             except FetchError as exc:
-                return "tried", Outcome(status=exc.status, retry_after=None), str(exc)
+                # an inbox URL we refuse to parse stays invalid; a refused address may be allowed later
+                return "tried", Outcome(status=exc.status, permanent=exc.kind == "url"), str(exc)
         return "tried", Outcome(status=status, retry_after=headers.get("Retry-After")), ""
 
     # -- recording ----------------------------------------------------------------------------------

@@ -224,9 +224,11 @@ class Fetcher:
         key_id: str,
         private_key: Any,
         content_type: str = "application/activity+json",
+        timeout: float | None = None,
     ) -> tuple[int, Mapping[str, str]]:
         """Signed POST (delivery). Returns the status and headers; no redirect is followed.
-        Network errors, timeouts and refused addresses raise FetchError(status=None)."""
+        Network errors, timeouts and refused addresses raise FetchError(status=None).
+        `timeout` (seconds, the whole request) defaults to the fetcher's."""
         session = self._get_session()
         target = self._check(url)
         headers = {"Content-Type": content_type, "Accept": AP_ACCEPT, "User-Agent": self.user_agent}
@@ -234,7 +236,7 @@ class Fetcher:
         try:
             async with session.post(
                 target, data=body, headers=headers, allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
             ) as resp:
                 read = 0
                 while read <= POST_RESPONSE_READ:

@@ -26,6 +26,7 @@ RETRYABLE_4XX = frozenset({401, 408, 429})
 class Outcome:
     status: int | None  # None: network error or timeout
     retry_after: str | None = None  # the raw Retry-After header
+    permanent: bool = False  # nothing was sent and trying again cannot help (an invalid inbox URL)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ def decide(
     status = outcome.status
     if status is not None and 200 <= status < 300:
         return Decision("done", reason=f"HTTP {status}")
+    if outcome.permanent:
+        return Decision("give_up", reason="invalid inbox URL (permanent)")
     if status is None:
         what = "network error or timeout"
     else:
