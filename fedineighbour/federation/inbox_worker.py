@@ -13,7 +13,7 @@ from fedineighbour.federation.actors import ActorError, get_actor
 from fedineighbour.federation.from_ap import Unsupported, parse_activity
 from fedineighbour.federation.handlers import Context, Registry
 from fedineighbour.storage.models import InboxItem
-from fedineighbour.storage.queue import claim
+from fedineighbour.storage.queue import claim, renew_leases
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
@@ -46,11 +46,30 @@ class InboxWorker:
                     pass
 
     async def run_once(self) -> int:
-        ids = await claim(InboxItem, "received", BATCH, self.rt.settings.federation.lease_seconds,
-                          postgres=self.rt.is_postgres)
-        for item in await InboxItem.filter(id__in=ids).order_by("id"):
-            await self.process(item)
+        lease = self.rt.settings.federation.lease_seconds
+        ids = await claim(InboxItem, "received", BATCH, lease, postgres=self.rt.is_postgres)
+        if not ids:
+            return 0
+        # A batch can outlast its lease (slow key fetches): the rows not yet processed keep being
+        # renewed, or a second worker (PostgreSQL) would take them and apply them twice.
+        held = set(ids)
+        keeper = asyncio.create_task(self._keep_leases(held, lease))
+        try:
+            for item in await InboxItem.filter(id__in=ids).order_by("id"):
+                await self.process(item)
+                held.discard(item.id)
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
         return len(ids)
+
+    async def _keep_leases(self, held: set[int], lease: int) -> None:
+        while True:
+            await asyncio.sleep(max(lease / 3, 0.1))
+            try:
+                await renew_leases(InboxItem, set(held), lease, postgres=self.rt.is_postgres)
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.warning("renewing inbox leases failed", exc_info=True)
 
     async def process(self, item: InboxItem) -> None:
         try:
