@@ -6,7 +6,8 @@ from typing import Any
 
 from tortoise import Tortoise
 
-MODELS = "fedineighbour.storage.models"
+# One tortoise app ("models") loaded from several modules: foreign keys say "models.<Name>".
+MODELS = ["fedineighbour.storage.models", "fedineighbour.storage.offer_models"]
 MIGRATIONS = "fedineighbour.storage.migrations"
 
 
@@ -20,7 +21,7 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
         db_url = "postgres://" + db_url[len("postgresql://"):]
     return {
         "connections": {"default": db_url},
-        "apps": {"models": {"models": [MODELS], "migrations": MIGRATIONS, "default_connection": "default"}},
+        "apps": {"models": {"models": list(MODELS), "migrations": MIGRATIONS, "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",
     }

@@ -1,0 +1,101 @@
+"""Saved searches and matches: a resident is told of new posts that fit a search they kept, and a new
+request is matched against open offers nearby (both authors are told).
+
+`notify_saved_searches` is an Exchange listener: it runs for every "created" post, local or received
+from a neighbouring town (federation emits "created" for those too).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fedineighbour.neighbourhood.answers import notify
+from fedineighbour.neighbourhood.offer_rules import OfferInvalid
+from fedineighbour.neighbourhood.search import SearchQuery, matches, parse_query, search
+from fedineighbour.storage.models import Account
+from fedineighbour.storage.offer_models import Offer, OfferNotification, SavedSearch, tokens
+
+if TYPE_CHECKING:
+    from fedineighbour.neighbourhood.offers import Exchange
+    from fedineighbour.storage.offer_models import OfferAnswer
+
+log = logging.getLogger(__name__)
+
+MAX_SAVED_PER_ACCOUNT = 20
+MATCH_RADIUS_KM = 5.0
+MAX_MATCHES = 5
+QUERY_KEYS = ("lat", "lon", "radius_km", "q", "purpose", "kind", "category", "near")
+
+
+def query_from_saved(stored: dict[str, Any]) -> SearchQuery:
+    return parse_query({k: str(v) for k, v in stored.items() if v is not None})
+
+
+async def save_search(account: Account, data: dict[str, Any], home: tuple[float, float] | None) -> SavedSearch:
+    raw = data.get("query")
+    if not isinstance(raw, dict):
+        raise OfferInvalid({"query": "expected the parameters of a search, e.g. {\"q\": \"drill\", \"near\": "
+                                     "\"home\", \"radius_km\": 5}"})
+    unknown = [k for k in raw if k not in QUERY_KEYS]
+    if unknown:
+        raise OfferInvalid({"query": f"unknown parameter {unknown[0]} (known: {', '.join(QUERY_KEYS)})"})
+    name = data.get("name", "")
+    if not isinstance(name, str) or len(name) > 200:
+        raise OfferInvalid({"name": "text of at most 200 characters"})
+    try:
+        query = parse_query({k: str(v) for k, v in raw.items() if v is not None}, home)
+    except OfferInvalid as exc:
+        raise OfferInvalid({f"query.{k}": v for k, v in exc.errors.items()}) from None
+    if await SavedSearch.filter(account_id=account.id).count() >= MAX_SAVED_PER_ACCOUNT:
+        raise OfferInvalid({"query": f"at most {MAX_SAVED_PER_ACCOUNT} saved searches"})
+    return await SavedSearch.create(account=account, name=name.strip(), query=query.to_saved())
+
+
+async def notify_saved_searches(ex: Exchange, event: str, offer: Offer, answer: OfferAnswer | None) -> None:
+    if event != "created":
+        return
+    now = datetime.now(UTC)
+    try:
+        for saved in await SavedSearch.filter(account__local=True):
+            if saved.account_id == offer.author_id:
+                continue
+            try:
+                query = query_from_saved(saved.query)
+            except OfferInvalid:
+                continue
+            if not matches(query, offer, now):
+                continue
+            await OfferNotification.create(account_id=saved.account_id, kind="saved_search", offer=offer,
+                                           saved_search=saved, from_account_id=offer.author_id)
+            await SavedSearch.filter(id=saved.id).update(last_notified_at=now)
+        if offer.purpose == "request":
+            await match_request(offer)
+    except Exception:  # a notification must never undo the post
+        log.exception("saved searches for %s", offer.ap_id)
+
+
+def _significant(text: str) -> set[str]:
+    return {w for w in tokens(text) if len(w) >= 4}
+
+
+async def match_request(request: Offer) -> list[Offer]:
+    """Open offers of the same kind near a new request, sharing its category or a word of its title."""
+    query = SearchQuery(lat=request.lat, lon=request.lon, radius_km=MATCH_RADIUS_KM, purpose="offer",
+                        kind=request.kind, order="distance", limit=50)
+    page = await search(query)
+    words = _significant(request.title)
+    found = []
+    for offer, _ in page.items:
+        if offer.author_id == request.author_id:
+            continue
+        same_category = bool(request.category) and offer.category == request.category
+        if same_category or words & _significant(offer.title + " " + offer.description):
+            found.append(offer)
+        if len(found) >= MAX_MATCHES:
+            break
+    for offer in found:
+        await notify(request.author_id, "match", offer, from_account_id=offer.author_id)
+        await notify(offer.author_id, "match", request, from_account_id=request.author_id)
+    return found
