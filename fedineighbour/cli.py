@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--public-comment", default="")
             d.add_argument("--private-comment", default="")
     domain.add_parser("list", help="list blocked domains")
+    neighbour = sub.add_parser("neighbour", help="neighbouring towns (our town Group follows theirs)")
+    nb = neighbour.add_subparsers(dest="action", required=True)
+    nb.add_parser("add", help="follow a town by handle (@town@other.host) or URL, then backfill its offers"
+                  ).add_argument("target")
+    nb.add_parser("remove", help="stop following a neighbouring town").add_argument("target")
+    nb.add_parser("list", help="the towns we follow")
+    nb.add_parser("suggest", help="known servers naming a town in NodeInfo, nearest first")
     lookup = sub.add_parser("lookup", help="show how we understand a remote actor or object (JSON)")
     lookup.add_argument("target", nargs="?", help="user@host or an https URL")
     lookup.add_argument("--file", metavar="PATH", help="a local JSON file instead (no network call)")
@@ -66,7 +73,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int | None:
     if args.command == "worker":
         return asyncio.run(worker(settings))
     commands: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[Any]]] = {
-        "init": cmd_init, "user": cmd_user, "token": cmd_token, "domain": cmd_domain, "lookup": cmd_lookup}
+        "init": cmd_init, "user": cmd_user, "token": cmd_token, "domain": cmd_domain, "lookup": cmd_lookup,
+        "neighbour": cmd_neighbour}
     return asyncio.run(with_database(settings, commands[args.command], args))
 
 
@@ -173,6 +181,32 @@ async def cmd_lookup(args, settings: Settings) -> None:
             print(json.dumps(describe(doc), indent=2, ensure_ascii=False, default=str))
         except Unsupported as exc:
             raise CliError(f"not understood: {exc}") from None
+    finally:
+        await close_runtime(rt)
+
+
+async def cmd_neighbour(args, settings: Settings) -> None:
+    from fedineighbour.neighbourhood import neighbours as nb
+    from fedineighbour.services import build_runtime, close_runtime
+
+    rt = await build_runtime(settings)
+    try:
+        if args.action == "add":
+            found, stored = await nb.add_neighbour(rt, args.target)
+            print(f"following {found.account.handle} ({found.town}, {found.state}); {stored} offers backfilled")
+        elif args.action == "remove":
+            group, unlisted = await nb.remove_neighbour(rt, args.target)
+            print(f"unfollowed {group.handle}; {unlisted} of its offers no longer listed")
+        elif args.action == "list":
+            for n in await nb.list_neighbours(rt):
+                print(f"{n.account.handle}\t{n.state}\t{n.town}\t{n.offers} offers\t{n.account.ap_id}")
+        else:
+            for s in await nb.suggest_neighbours(rt):
+                distance = f"{s.distance_km:.1f} km" if s.distance_km is not None else "? km"
+                mark = "\tfollowing" if s.following else ""
+                print(f"{distance}\t{s.town.name}\ttown@{s.town.host}{mark}")
+    except nb.NeighbourError as exc:
+        raise CliError(str(exc)) from None
     finally:
         await close_runtime(rt)
 

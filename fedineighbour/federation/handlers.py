@@ -59,9 +59,9 @@ def object_type(obj: Any) -> str:
 
 
 def build_registry() -> Registry:
-    from fedineighbour.federation import handlers_actor, handlers_content, handlers_follow
+    from fedineighbour.federation import handlers_actor, handlers_content, handlers_follow, handlers_offers
 
     registry = Registry()
-    for module in (handlers_follow, handlers_content, handlers_actor):
+    for module in (handlers_follow, handlers_content, handlers_actor, handlers_offers):
         module.register(registry)
     return registry

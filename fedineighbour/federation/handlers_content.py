@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fedineighbour.federation import handlers_offers
 from fedineighbour.federation.actors import ActorError, get_actor
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.fetch import FetchError
@@ -86,6 +87,8 @@ async def store_note(ctx: Context, obj: ParsedObject, author: Account, *, via: A
 async def on_create(ctx: Context) -> None:
     obj = ctx.activity.object if isinstance(ctx.activity.object, ParsedObject) else None
     obj = await _authoritative(ctx, obj, ctx.activity.object_id)
+    if await handlers_offers.handle_create(ctx, obj):  # an offer, or an answer to one of ours
+        return
     await store_note(ctx, obj, ctx.actor)
 
 
@@ -93,6 +96,8 @@ async def on_update(ctx: Context) -> None:
     obj = ctx.activity.object
     if not isinstance(obj, ParsedObject):
         raise Unsupported("Update of something that is not a post")
+    if await handlers_offers.handle_update(ctx, obj):
+        return
     note = await Note.filter(ap_id=obj.ap_id, deleted_at=None).first()
     if note is None:
         raise Unsupported("Update of a post we do not have")
@@ -107,6 +112,8 @@ async def on_delete(ctx: Context) -> None:
     object_id = ctx.activity.object_id
     if object_id == ctx.actor.ap_id:
         await delete_actor(ctx)
+        return
+    if await handlers_offers.handle_delete(ctx, object_id):
         return
     note = await Note.filter(ap_id=object_id or "").first()
     if note is None:
@@ -159,6 +166,8 @@ async def on_announce(ctx: Context) -> None:
         author = await get_actor(ctx.rt, obj.attributed_to)
     except ActorError as exc:
         raise Unsupported(str(exc)) from None
+    if await handlers_offers.handle_announced(ctx, obj, author):
+        return
     await store_note(ctx, obj, author, via=ctx.actor)
 
 

@@ -35,6 +35,8 @@ class Runtime:
     policy: DomainPolicy
     wake: Wakeups = field(default_factory=Wakeups)
     inbox_writer: Any = None  # inbox.InboxWriter, set by create_app
+    exchange: Any = None  # neighbourhood.offers.Exchange, built on first use (handlers_offers.exchange_of)
+    town_cache: dict = field(default_factory=dict)  # host -> (expiry, TownInfo | None), see town_info.py
 
     @property
     def is_postgres(self) -> bool:

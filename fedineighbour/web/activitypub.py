@@ -8,7 +8,7 @@ from starlette.responses import Response
 from fedineighbour.federation import to_ap
 from fedineighbour.federation.inbox import TooLarge, read_limited, receive
 from fedineighbour.federation.signatures import verify_request
-from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME
+from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
 from fedineighbour.storage.models import Account, Follow, Note, OutboundActivity
 from fedineighbour.web.negotiation import ap_response, json_error, signed_url, wants_activitypub
 
@@ -133,6 +133,10 @@ async def outbox(request: Request) -> Response:
         return json_error(404, "no such actor")
     if denied := await _authorized_fetch_denied(request):
         return denied
+    if account.username == TOWN_USERNAME:
+        from fedineighbour.web.activitypub_offers import town_outbox
+
+        return await town_outbox(request, account)
     base = account.outbox
     query = Note.filter(author_id=account.id, local=True, deleted_at=None, visibility__in=["public", "unlisted"])
     total = await query.count()

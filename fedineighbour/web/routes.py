@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from fedineighbour.web import activitypub as ap
-from fedineighbour.web import api_instance, api_social, pages, wellknown
+from fedineighbour.web import activitypub_offers as ap_offers
+from fedineighbour.web import api_instance, api_offer_media, api_offers, api_social, openapi, pages, wellknown
 
 
 def build_routes() -> list[Route]:
@@ -27,6 +28,7 @@ def build_routes() -> list[Route]:
         Route("/users/{username}/featured", ap.featured),
         Route("/notes/{key}", ap.note),
         Route("/notes/{key}/activity", ap.note_activity),
+        Route("/offers/{key}", ap_offers.offer),
         Route("/activities/{key}", ap.activity),
         Route("/api/v1/follows", api_social.follow, methods=["POST"]),
         Route("/api/v1/follows", api_social.unfollow, methods=["DELETE"]),
@@ -40,4 +42,26 @@ def build_routes() -> list[Route]:
         Route("/api/v1/notifications", api_social.notifications, methods=["GET"]),
         Route("/api/v1/timelines/home", api_social.home_timeline, methods=["GET"]),
         Route("/api/v1/instance/domain_blocks", api_instance.domain_blocks, methods=["GET"]),
+        # The exchange (offers and requests): fixed paths before /api/v1/offers/{key}.
+        Route("/api/openapi.json", openapi.openapi_document, methods=["GET"]),
+        Route("/api/v1/accounts/me/home", api_offers.home, methods=["GET", "PATCH", "DELETE"]),
+        Route("/api/v1/offers", api_offers.create_offer, methods=["POST"]),
+        Route("/api/v1/offers", api_offers.my_offers, methods=["GET"]),
+        Route("/api/v1/offers/search", api_offers.search_offers, methods=["GET"]),
+        Route("/api/v1/offers/notifications", api_offers.notifications, methods=["GET"]),
+        Route("/api/v1/offers/{key}", api_offers.get_offer, methods=["GET"]),
+        Route("/api/v1/offers/{key}", api_offers.edit_offer, methods=["PATCH", "DELETE"]),
+        Route("/api/v1/offers/{key}/close", api_offers.close_offer, methods=["POST"]),
+        Route("/api/v1/offers/{key}/reserve", api_offers.reserve_offer, methods=["POST", "DELETE"]),
+        Route("/api/v1/offers/{key}/done", api_offers.done_offer, methods=["POST"]),
+        Route("/api/v1/offers/{key}/join", api_offers.join_offer, methods=["POST"]),
+        Route("/api/v1/offers/{key}/answers", api_offers.post_answer, methods=["POST"]),
+        Route("/api/v1/offers/{key}/answers", api_offers.list_answers, methods=["GET"]),
+        Route("/api/v1/offers/{key}/answers/{id:int}", api_offers.withdraw_answer, methods=["DELETE"]),
+        Route("/api/v1/answers", api_offers.my_answers, methods=["GET"]),
+        Route("/api/v1/saved_searches", api_offers.saved_search_collection, methods=["GET", "POST"]),
+        Route("/api/v1/saved_searches/{id:int}", api_offers.delete_saved_search, methods=["DELETE"]),
+        Route("/api/v1/offers/{key}/media", api_offer_media.upload, methods=["POST"]),
+        Route("/api/v1/offers/{key}/media/{id:int}", api_offer_media.photo, methods=["PATCH", "DELETE"]),
+        Route("/media/{name:path}", api_offer_media.serve_media, methods=["GET"]),
     ]

@@ -1,0 +1,75 @@
+"""Offers over ActivityPub: GET /offers/{key} (the object, or a small HTML page) and the town Group's
+outbox, which lists the Announces of current offers so that a neighbouring town can backfill them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from tortoise.expressions import Q
+
+from fedineighbour.federation import to_ap
+from fedineighbour.federation.offers_to_ap import OFFER_CONTEXT
+from fedineighbour.federation.offers_to_ap import tombstone as offer_tombstone
+from fedineighbour.federation.publish_offers import announce_document, offer_document, town_account
+from fedineighbour.storage.models import Account, Follow
+from fedineighbour.storage.offer_models import Offer
+from fedineighbour.web.negotiation import ap_response, json_error, wants_activitypub
+
+PAGE_SIZE = 20
+
+
+async def _visible(request: Request, offer: Offer) -> bool:
+    if offer.visibility in ("public", "unlisted"):
+        return True
+    from fedineighbour.web.activitypub import requester
+
+    viewer, _ = await requester(request)
+    if viewer is None:
+        return False
+    return viewer == offer.author.ap_id or await Follow.filter(
+        follower__ap_id=viewer, target_id=offer.author_id, state="accepted").exists()
+
+
+async def offer(request: Request) -> Response:
+    from fedineighbour.web.activitypub import _authorized_fetch_denied
+
+    row = await Offer.filter(key=request.path_params["key"], local=True).select_related("author").first()
+    if row is None:
+        return json_error(404, "not found")
+    if row.deleted_at is not None:
+        return ap_response({"@context": to_ap.AP_CONTEXT[0], **offer_tombstone(row)}, status=410)
+    if denied := await _authorized_fetch_denied(request):
+        return denied
+    if not await _visible(request, row):
+        return json_error(404, "not found")
+    rt = request.app.state.rt
+    doc = await offer_document(rt, row, row.author, await town_account())
+    if wants_activitypub(request):
+        return ap_response(doc)
+    from fedineighbour.web.pages import html
+
+    return html(request, "offer.html", offer=row, author=row.author, content=doc["content"])
+
+
+async def town_outbox(request: Request, town: Account) -> Response:
+    """Announces of the town's current offers (open or reserved, not expired), newest first."""
+    rt = request.app.state.rt
+    base = town.outbox
+    now = datetime.now(UTC)
+    query = Offer.filter(Q(expires_at__gt=now) | Q(expires_at=None), local=True, deleted_at=None,
+                         visibility="public", status__in=("open", "reserved"))
+    total = await query.count()
+    if request.query_params.get("page") is None:
+        return ap_response(to_ap.ordered_collection(base, total, f"{base}?page=true"))
+    max_id = request.query_params.get("max_id")
+    if max_id and max_id.isdigit():
+        query = query.filter(id__lt=int(max_id))
+    rows = await query.select_related("author").order_by("-id").limit(PAGE_SIZE)
+    items = [to_ap.strip_context(announce_document(rt, o, o.author.ap_id, town)) for o in rows]
+    next_page = f"{base}?page=true&max_id={rows[-1].id}" if len(rows) == PAGE_SIZE else None
+    page_id = f"{base}?page=true" + (f"&max_id={max_id}" if max_id else "")
+    doc = to_ap.collection_page(page_id, base, items, next_page)
+    doc["@context"] = OFFER_CONTEXT[0]
+    return ap_response(doc)
