@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -38,7 +38,30 @@ async def start_workers(rt: Runtime, count: int) -> list[asyncio.Task]:
     tasks = [asyncio.create_task(DeliveryWorker(rt).run_forever(), name=f"delivery-{i}") for i in range(deliverers)]
     tasks += [asyncio.create_task(InboxWorker(rt, registry).run_forever(), name=f"inbox-{i}")
               for i in range(handlers)]
+    tasks.append(asyncio.create_task(every(REMINDER_SECONDS, send_return_reminders), name="loan-reminders"))
     return tasks
+
+
+REMINDER_SECONDS = 600.0  # loans due back are reminded within ten minutes of their return date
+
+
+async def send_return_reminders() -> int:
+    from fedineighbour.neighbourhood.answers import send_return_reminders as send
+
+    return await send()
+
+
+async def every(seconds: float, chore: Callable[[], Awaitable[object]]) -> None:
+    """Run `chore` now and then every `seconds`; a failure is logged and the next round tries again.
+    Safe with several worker processes: each chore claims its rows (see send_return_reminders)."""
+    while True:
+        try:
+            await chore()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("periodic %s failed", getattr(chore, "__name__", chore))
+        await asyncio.sleep(seconds)
 
 
 async def stop_tasks(tasks: list[asyncio.Task]) -> None:
