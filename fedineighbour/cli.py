@@ -84,12 +84,22 @@ async def with_database(settings: Settings, fn, args) -> Any:
     if fn is not cmd_init and not _database_exists(settings):
         raise CliError("the database does not exist yet: run `fedineighbour init` first")
     if fn is cmd_init:
+        # aiosqlite cannot create a file in a missing folder, and tortoise then waits forever instead of failing
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        _sqlite_folder(settings).mkdir(parents=True, exist_ok=True)
         await database.migrate(settings.database.url)
     await database.open_database(settings.database.url)
     try:
         return await fn(args, settings)
     finally:
         await database.close_database()
+
+
+def _sqlite_folder(settings: Settings) -> Path:
+    url = settings.database.url
+    if not url.startswith("sqlite://"):
+        return settings.data_path
+    return Path(url[len("sqlite://"):].split("?")[0]).parent
 
 
 def _database_exists(settings: Settings) -> bool:

@@ -91,3 +91,15 @@ def test_commands_before_init_explain(tmp_path):
     cfg.write_text("instance: {url: 'https://x.example'}\n")
     result = run("--config", str(cfg), "user", "create", "bob")
     assert result.returncode == 1 and "run `fedineighbour init` first" in result.stderr
+
+
+def test_init_creates_missing_folders_then_is_idempotent(tmp_path):
+    """A config naming only instance.url: init creates data/ and the SQLite file (it once waited forever)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("instance: {url: 'https://x.example'}\ndatabase: {url: 'sqlite://db/town.sqlite3'}\n")
+    assert not (tmp_path / "data").exists()
+    first = run("--config", str(cfg), "init")
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "data" / "secret.key").exists() and (tmp_path / "db" / "town.sqlite3").exists()
+    again = run("--config", str(cfg), "init")
+    assert again.returncode == 0 and again.stdout == first.stdout
