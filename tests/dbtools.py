@@ -125,10 +125,18 @@ async def _new_database(tmp_path: Path) -> tuple[str, str | None]:
     return _pg_url(db), db
 
 
+async def new_migrated_database(tmp_path: Path) -> tuple[str, str | None]:
+    """(url, postgres database to drop): a migrated, unopened database of the backend under test."""
+    db_url, pg_db = await _new_database(tmp_path)
+    if pg_db is None:
+        await database.migrate(db_url)
+    return db_url, pg_db
+
+
 @asynccontextmanager
 async def open_town(tmp_path: Path, *, url: str = TOWN_URL, federation: dict[str, Any] | None = None,
                     offline: bool = True) -> AsyncIterator[Town]:
-    db_url, pg_db = await _new_database(tmp_path)
+    db_url, pg_db = await new_migrated_database(tmp_path)
     try:
         settings = Settings(
             instance=InstanceSettings(url=url, name="Town", data_dir=str(tmp_path / "data")),
@@ -136,8 +144,6 @@ async def open_town(tmp_path: Path, *, url: str = TOWN_URL, federation: dict[str
             federation=FederationSettings(**(federation or {})),
             config_dir=str(tmp_path),
         )
-        if pg_db is None:
-            await database.migrate(db_url)
         await database.open_database(db_url)
         try:
             rt = await services.build_runtime(settings)

@@ -85,15 +85,33 @@ class Instance:
     def env(self) -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if not k.startswith("FEDINEIGHBOUR_")}
 
-    def init(self) -> Instance:
-        self.cli("init")
+    def cli_batch(self, *commands: list[str]) -> list[str]:
+        """Several commands through the same entry point in one process (start-up paid once): their stdout."""
+        argvs = [["--config", str(self.config), *args] for args in commands]
+        result = subprocess.run([sys.executable, "-m", "tests.cli_batch", json.dumps(argvs)], capture_output=True,
+                                text=True, cwd=ROOT, timeout=120, env=self.env())
+        if result.returncode != 0:
+            raise AssertionError(f"tests.cli_batch failed: {result.stderr}")
+        outcomes = json.loads(result.stdout)
+        for args, outcome in zip(commands, outcomes, strict=False):
+            if outcome["code"] != 0:
+                raise AssertionError(f"fedineighbour {' '.join(args)} failed: {outcome['stderr']}")
+        return [outcome["stdout"] for outcome in outcomes]
+
+    def init(self, *users: str) -> Instance:
+        """`fedineighbour init`, then `user create` and `token create` for each of `users` (residents)."""
+        commands = [["init"]]
+        for name in users:
+            commands += [["user", "create", name, "--role", "resident"], ["token", "create", name]]
+        outputs = self.cli_batch(*commands)
+        for name, token in zip(users, outputs[2::2], strict=True):
+            self.tokens[name] = token.strip()
         return self
 
     def user(self, name: str, role: str = "resident") -> str:
-        self.cli("user", "create", name, "--role", role)
-        token = self.cli("token", "create", name).stdout.strip()
-        self.tokens[name] = token
-        return token
+        _, token = self.cli_batch(["user", "create", name, "--role", role], ["token", "create", name])
+        self.tokens[name] = token.strip()
+        return token.strip()
 
     def actor_id(self, username: str) -> str:
         return f"{self.url}/users/{username}"

@@ -84,8 +84,7 @@ async def test_kill_during_fanout_loses_nothing(make_instance):
     # 16 deliveries at a time to inboxes answering in 0.1-0.3 s: the fan-out takes a couple of seconds, and a
     # batch of BATCH rows ends well within the lease (see test_batch_outlasting_its_lease for the other case).
     town = make_instance(TOWN_IP, "crashtown", federation={"lease_seconds": LEASE, "delivery_concurrency": 16})
-    town.init()
-    town.user("alice")
+    town.init("alice")
     town.start()
 
     async with remote_hosts(HOSTS, PER_HOST) as remotes:
@@ -163,8 +162,7 @@ async def test_batch_outlasting_its_lease_is_not_delivered_twice(make_instance):
     (with the defaults: ceil(128 / 32) x 15 s timeout = 60 s = lease_seconds, when inboxes are slow)."""
     town = make_instance("127.0.0.11", "leasetown", server={"workers": 4},
                          federation={"lease_seconds": 1, "delivery_concurrency": 2})
-    town.init()
-    town.user("alice")
+    town.init("alice")
     town.start()
     async with remote_hosts(["127.0.0.40", "127.0.0.41"], 10, shared=False) as remotes:
         await follow_all(town, "alice", remotes)

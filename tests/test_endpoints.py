@@ -15,8 +15,7 @@ AP = "application/activity+json"
 
 @pytest.fixture
 async def town(make_instance):
-    inst = make_instance("127.0.0.2", "gamma").init()
-    inst.user("alice")
+    inst = make_instance("127.0.0.2", "gamma").init("alice")
     inst.start()
     remote = await RemoteHost("127.0.0.9").start()
     remote.add_actor("zoe")

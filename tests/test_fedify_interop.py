@@ -47,8 +47,7 @@ DOUBLE_KNOCK_LOG = "(double-knocking)"
 ])
 async def pair(make_instance, tmp_path, request):
     first_knock, authorized_fetch, ed25519 = request.param
-    a = make_instance("127.0.0.2", "alpha", federation={"authorized_fetch": authorized_fetch}).init()
-    a.user("alice")
+    a = make_instance("127.0.0.2", "alpha", federation={"authorized_fetch": authorized_fetch}).init("alice")
     a.start()
     peer = FedifyPeer(PEER_HOST, free_port(PEER_HOST), log_dir=tmp_path, first_knock=first_knock,
                       ed25519=ed25519)

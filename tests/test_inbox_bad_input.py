@@ -29,8 +29,7 @@ INBOXES = ["/inbox", "/users/alice/inbox"]
 
 @pytest.fixture(scope="module")
 def town(tmp_path_factory) -> Instance:
-    inst = Instance(tmp_path_factory.mktemp("inbox_bad_input"), TOWN_IP, "badinput").init()
-    inst.user("alice")
+    inst = Instance(tmp_path_factory.mktemp("inbox_bad_input"), TOWN_IP, "badinput").init("alice")
     inst.cli("domain", "block", BLOCKED_IP)  # before start: the policy is loaded fresh
     inst.start()
     yield inst

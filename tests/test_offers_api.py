@@ -26,9 +26,7 @@ def town(tmp_path_factory):
         "name": "Offerville", "centre": CENTRE,
         "neighbourhoods": [{"name": "Centre", **CENTRE}, {"name": "Nord", "lat": 48.14, "lon": -1.68}]}})
     try:
-        inst.init()
-        for user in USERS:
-            inst.user(user)
+        inst.init(*USERS)
         inst.start()
         yield inst
     finally:

@@ -20,7 +20,8 @@ from fedineighbour.neighbourhood.search import SearchQuery, flat_km, parse_query
 from fedineighbour.storage import database
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Offer, OfferNotification, OfferWord
-from tests.instances import drop_database, new_database_url
+from tests.dbtools import new_migrated_database
+from tests.instances import drop_database
 
 pytestmark = pytest.mark.postgres
 
@@ -31,8 +32,7 @@ TITLES = ["Perceuse Bosch", "Tondeuse électrique", "Vélo enfant", "Poussette",
 
 @pytest.fixture
 async def db(tmp_path):
-    url, pg = new_database_url(tmp_path, "offers")
-    await database.migrate(url)
+    url, pg = await new_migrated_database(tmp_path)
     await database.open_database(url)
     try:
         yield url

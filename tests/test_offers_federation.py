@@ -30,12 +30,9 @@ def town(name: str, centre: dict) -> dict:
 
 @pytest.fixture
 def towns(make_instance):
-    a = make_instance("127.0.0.2", "alpha", town=town("Alpha-sur-Vilaine", ALPHA)).init()
-    b = make_instance("127.0.0.3", "beta", town=town("Beta-le-Bois", BETA)).init()
-    c = make_instance("127.0.0.4", "gamma", town=town("Gamma", GAMMA), federation={"perimeter_km": 5}).init()
-    a.user("alice")
-    b.user("bob")
-    c.user("carol")
+    a = make_instance("127.0.0.2", "alpha", town=town("Alpha-sur-Vilaine", ALPHA)).init("alice")
+    b = make_instance("127.0.0.3", "beta", town=town("Beta-le-Bois", BETA)).init("bob")
+    c = make_instance("127.0.0.4", "gamma", town=town("Gamma", GAMMA), federation={"perimeter_km": 5}).init("carol")
     for inst in (a, b, c):
         inst.start()
     return a, b, c
@@ -168,8 +165,7 @@ async def test_backfill_and_suggest(towns):
 
 @pytest.fixture
 async def alpha_and_peer(make_instance, tmp_path):
-    a = make_instance("127.0.0.2", "alpha", town=town("Alpha-sur-Vilaine", ALPHA)).init()
-    a.user("alice")
+    a = make_instance("127.0.0.2", "alpha", town=town("Alpha-sur-Vilaine", ALPHA)).init("alice")
     a.start()
     peer = FedifyPeer(PEER_HOST, free_port(PEER_HOST), log_dir=tmp_path)
     await peer.start()

@@ -20,9 +20,7 @@ def town(tmp_path_factory):
     inst = Instance(tmp_path_factory.mktemp("media"), "127.0.0.7", "phototown",
                     settings={"town": {"name": "Phototown", "centre": CENTRE}})
     try:
-        inst.init()
-        for user in ("alice", "bob"):
-            inst.user(user)
+        inst.init("alice", "bob")
         inst.start()
         yield inst
     finally:

@@ -24,8 +24,7 @@ def browser():
 
 
 def test_home_profile_and_post_pages_in_french_then_english(make_instance, browser):
-    inst = make_instance("127.0.0.2", "Saint-Page").init()
-    inst.user("alice")
+    inst = make_instance("127.0.0.2", "Saint-Page").init("alice")
     inst.start()
     # Playwright's sync API owns an event loop in this thread: post with plain urllib before using it.
     request = urllib.request.Request(

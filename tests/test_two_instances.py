@@ -11,10 +11,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def towns(make_instance):
-    a = make_instance("127.0.0.2", "alpha").init()
-    b = make_instance("127.0.0.3", "beta").init()
-    a.user("alice")
-    b.user("bob")
+    a = make_instance("127.0.0.2", "alpha").init("alice")
+    b = make_instance("127.0.0.3", "beta").init("bob")
     a.start()
     b.start()
     return a, b
