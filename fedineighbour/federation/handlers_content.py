@@ -60,15 +60,22 @@ async def store_note(ctx: Context, obj: ParsedObject, author: Account, *, via: A
         raise Unsupported(f"we do not store {obj.type}")
     if obj.attributed_to and obj.attributed_to != author.ap_id:
         raise Unsupported("object attributed to someone else")
+    # Most posts that reach a shared inbox concern nobody here: decide that with as few queries as possible
+    # (local addressees are recognised by our own URL prefix before any is looked up).
+    urls = ctx.rt.urls
+    addressed = [a for a in (*obj.mentions, *obj.to, *obj.cc) if urls.is_local(a)]
+    mentioned = await Account.filter(ap_id__in=addressed, local=True) if addressed else []
+    parent = None
+    if obj.in_reply_to and urls.is_local(obj.in_reply_to):
+        parent = await Note.filter(ap_id=obj.in_reply_to).select_related("author").first()
+    if not (mentioned or (parent and parent.local)):
+        followed = await Follow.filter(target_id__in=[author.id] + ([via.id] if via else []), state="accepted",
+                                       follower__local=True).exists()
+        if not followed:
+            raise Unsupported("not addressed to anyone here")
     existing = await Note.filter(ap_id=obj.ap_id).first()
     if existing is not None:
         return existing
-    mentioned = await Account.filter(ap_id__in=list(obj.mentions) + list(obj.to) + list(obj.cc), local=True)
-    parent = await Note.filter(ap_id=obj.in_reply_to).select_related("author").first() if obj.in_reply_to else None
-    followed = await Follow.filter(target_id__in=[author.id] + ([via.id] if via else []), state="accepted",
-                                   follower__local=True).exists()
-    if not (mentioned or followed or (parent and parent.local)):
-        raise Unsupported("not addressed to anyone here")
     note = await Note.create(
         ap_id=obj.ap_id, author=author, object_type=obj.type, local=False, url=obj.url, name=obj.name or "",
         summary=obj.summary or "", content=obj.content or "", sensitive=obj.sensitive,
