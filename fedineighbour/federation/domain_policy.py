@@ -33,8 +33,11 @@ class DomainPolicy:
         self._suspended: frozenset[str] = frozenset()
         self._loaded_at = float("-inf")
 
+    def stale(self) -> bool:
+        return time.monotonic() - self._loaded_at >= RELOAD_SECONDS
+
     async def refresh(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._loaded_at < RELOAD_SECONDS:
+        if not force and not self.stale():
             return
         rows = await DomainBlock.filter(severity="suspend").values_list("domain", flat=True)
         self._suspended = frozenset(rows)

@@ -119,7 +119,8 @@ async def receive(rt: Runtime, url: str, headers: Mapping[str, str], body: bytes
         return InboxResult(400, "not an activity: actor and type are required")
     key_id = signature_key_id(headers)
     policy = rt.policy
-    await policy.refresh()
+    if policy.stale():  # checked here first: an await costs a little on every request
+        await policy.refresh()
     actor_host = _actor_host(actor_id)
     if policy.is_blocked_host(actor_host) or (key_id is not None and policy.is_blocked_host(_actor_host(key_id))):
         return InboxResult(403, "domain blocked")

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from fedineighbour.federation import to_ap
 from fedineighbour.federation.inbox import TooLarge, read_limited, receive
-from fedineighbour.federation.signatures import verify_request
+from fedineighbour.federation.signatures import lower_headers, verify_request
 from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
 from fedineighbour.storage.models import Account, Follow, Note, OutboundActivity
 from fedineighbour.web.negotiation import ap_response, json_error, signed_url, wants_activitypub
@@ -113,7 +113,8 @@ def to_ap_list(value) -> list[str]:
 async def inbox(request: Request) -> Response:
     rt = request.app.state.rt
     limit = rt.settings.federation.inbox_max_bytes
-    length = request.headers.get("content-length")
+    headers = lower_headers(request.scope["headers"])
+    length = headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > limit):
         return json_error(413 if length.isdigit() else 400, "body too large" if length.isdigit() else "bad length")
     try:
@@ -122,7 +123,7 @@ async def inbox(request: Request) -> Response:
         return json_error(413, "body too large")
     if "username" in request.path_params and await _local_account(request) is None:
         return json_error(404, "no such actor")
-    result = await receive(rt, signed_url(request), request.headers, body)
+    result = await receive(rt, signed_url(request), headers, body)
     return json_error(result.status, result.message) if result.status >= 400 else Response(
         status_code=result.status)
 

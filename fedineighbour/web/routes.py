@@ -11,6 +11,9 @@ from fedineighbour.web import api_instance, api_offer_media, api_offers, api_soc
 
 def build_routes() -> list[Route]:
     return [
+        # Inboxes first: on a federated server they take most requests, and starlette tries routes in order.
+        Route("/inbox", ap.inbox, methods=["POST"]),
+        Route("/users/{username}/inbox", ap.inbox, methods=["POST"]),
         Route("/", pages.home),
         Route("/.well-known/webfinger", wellknown.webfinger),
         Route("/.well-known/host-meta", wellknown.host_meta),
@@ -19,9 +22,7 @@ def build_routes() -> list[Route]:
         Route("/actor", ap.actor),
         Route("/actor/inbox", ap.inbox, methods=["POST"]),
         Route("/actor/outbox", ap.outbox),
-        Route("/inbox", ap.inbox, methods=["POST"]),
         Route("/users/{username}", ap.actor),
-        Route("/users/{username}/inbox", ap.inbox, methods=["POST"]),
         Route("/users/{username}/outbox", ap.outbox),
         Route("/users/{username}/followers", ap.followers),
         Route("/users/{username}/following", ap.following),
