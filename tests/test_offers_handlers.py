@@ -277,3 +277,44 @@ async def test_our_answer_to_a_remote_offer_is_a_direct_note(here):
     await answers.withdraw_answer(exchange_of(here.rt), await OfferAnswer.get(id=answer.id), carol)
     [delete] = await sent("Delete")
     assert delete.payload["object"]["id"] == note["id"]
+
+
+async def test_our_shares_of_a_remote_co_purchase_are_accepted_or_rejected_by_its_author(here):
+    """FEP-0837: joining a remote co-purchase sends an Offer(Agreement); the author's Accept (the Agreement as
+    `result`) or Reject (the Offer embedded, as Mastodon embeds a Follow) decides it; nobody else can."""
+    _group, bob = await neighbour(here)
+    doc = their_offer("https://b.example", "bob", key="cp1", kind="co_purchase", title="Tondeuse à partager",
+                      shares_total=4, shares_taken=0)
+    await handle(here, create_of(doc))
+    remote_offer = await Offer.get(ap_id=doc["id"])
+    carol, dan = await here.local("carol"), await here.local("dan")
+    ex = exchange_of(here.rt)
+    carols = await answers.join_offer(ex, remote_offer, carol, 1)
+    dans = await answers.join_offer(ex, remote_offer, dan, 2)
+    offer_carol, offer_dan = await sent("Offer")
+    assert offer_carol.payload["object"]["type"] == "Agreement"
+    assert (await Offer.get(id=remote_offer.id)).shares_taken == 3
+
+    mallory = await remote(here, "https://b.example", "mallory")
+    with pytest.raises(Unsupported):
+        await handle(here, {"id": "https://b.example/accepts/0", "type": "Accept", "actor": mallory.ap_id,
+                            "object": offer_carol.ap_id})
+    assert (await OfferAnswer.get(id=carols.id)).state == "open"
+
+    await handle(here, {"@context": "https://www.w3.org/ns/activitystreams", "id": "https://b.example/accepts/1",
+                        "type": "Accept", "actor": bob.ap_id, "to": [carol.ap_id], "object": offer_carol.ap_id,
+                        "result": {"id": "https://b.example/agreements/1", "type": "Agreement",
+                                   "stipulates": {"id": "https://b.example/agreements/1#primary",
+                                                  "type": "Commitment", "satisfies": f"{doc['id']}#primary",
+                                                  "resourceQuantity": {"hasUnit": "one", "hasNumericalValue": "1"}}}})
+    await handle(here, {"@context": "https://www.w3.org/ns/activitystreams", "id": "https://b.example/rejects/1",
+                        "type": "Reject", "actor": bob.ap_id, "to": [dan.ap_id], "object": offer_dan.payload})
+    assert (await OfferAnswer.get(id=carols.id)).state == "accepted"
+    assert (await OfferAnswer.get(id=dans.id)).state == "declined"
+    assert (await Offer.get(id=remote_offer.id)).shares_taken == 1  # Dan's two shares are free again
+    assert await OfferNotification.filter(account_id=carol.id, kind="answer_accepted").count() == 1
+    assert await OfferNotification.filter(account_id=dan.id, kind="answer_declined").count() == 1
+    # A second Reject of a decided answer changes nothing.
+    await handle(here, {"id": "https://b.example/rejects/2", "type": "Reject", "actor": bob.ap_id,
+                        "object": offer_carol.ap_id})
+    assert (await OfferAnswer.get(id=carols.id)).state == "accepted"

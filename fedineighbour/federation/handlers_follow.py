@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fedineighbour.federation import publish
+from fedineighbour.federation import handlers_offers, publish
 from fedineighbour.federation.from_ap import ParsedActivity, Unsupported
 from fedineighbour.federation.handlers import Context, Registry
 from fedineighbour.federation.notify import notify
@@ -71,6 +71,8 @@ async def _our_follow(ctx: Context) -> Follow | None:
 async def on_accept(ctx: Context) -> None:
     row = await _our_follow(ctx)
     if row is None:
+        if await handlers_offers.handle_decision(ctx, accepted=True):  # FEP-0837: our Offer(Agreement)
+            return
         raise Unsupported("Accept of nothing we sent")
     await Follow.filter(id=row.id).update(state="accepted")
 
@@ -78,6 +80,8 @@ async def on_accept(ctx: Context) -> None:
 async def on_reject(ctx: Context) -> None:
     row = await _our_follow(ctx)
     if row is None:
+        if await handlers_offers.handle_decision(ctx, accepted=False):
+            return
         raise Unsupported("Reject of nothing we sent")
     await row.delete()
 

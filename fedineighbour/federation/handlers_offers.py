@@ -291,3 +291,18 @@ async def on_undo_offer(ctx: Context) -> None:
     if answer is None:
         raise Unsupported("Undo of an Offer we do not have")
     await _withdraw(ctx, answer)
+
+
+async def handle_decision(ctx: Context, accepted: bool) -> bool:
+    """An Accept or Reject of an Offer(Agreement) one of our residents sent (handlers_follow.py hands over
+    any Accept or Reject that does not answer a Follow). Only the post's author decides."""
+    answer = await OfferAnswer.filter(ap_id=ctx.activity.object_id or "", author__local=True).first()
+    if answer is None:
+        return False
+    offer = await Offer.get(id=answer.offer_id)
+    if offer.author_id != ctx.actor.id:
+        raise Unsupported("only the post's author accepts or rejects an answer")
+    from fedineighbour.neighbourhood.answers import decided
+
+    await decided(exchange_of(ctx.rt), answer, accepted)
+    return True

@@ -90,6 +90,24 @@ async def join_offer(ex: Exchange, offer: Offer, author: Account, shares: object
     return answer
 
 
+async def decided(ex: Exchange, answer: OfferAnswer, accepted: bool) -> bool:
+    """The author of a remote post accepted or declined one of our residents' answers (FEP-0837 Accept or
+    Reject of our Offer(Agreement)). A declined share of a co-purchase is given back. False when the answer
+    was no longer open (withdrawn meanwhile, or decided already)."""
+    offer = await Offer.get(id=answer.offer_id)
+    async with in_transaction() as conn:
+        changed = await OfferAnswer.filter(id=answer.id, state="open").using_db(conn).update(
+            state="accepted" if accepted else "declined", updated_at=datetime.now(UTC))
+        if changed and not accepted and answer.kind == "join" and answer.shares:
+            await Offer.filter(id=offer.id).using_db(conn).update(shares_taken=F("shares_taken") - answer.shares)
+    if not changed:
+        return False
+    await answer.refresh_from_db()
+    await notify(answer.author_id, "answer_accepted" if accepted else "answer_declined", offer, answer=answer,
+                 from_account_id=offer.author_id)
+    return True
+
+
 async def withdraw_answer(ex: Exchange, answer: OfferAnswer, by: Account) -> OfferAnswer:
     if answer.author_id != by.id:
         raise OfferDenied(403, "only the one who answered withdraws an answer")
