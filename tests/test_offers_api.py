@@ -386,6 +386,37 @@ async def test_saved_search_notifies_new_posts(town):
     assert status == 200
 
 
+async def test_one_notification_feed_merges_social_and_exchange_newest_first(town):
+    """/api/v1/notifications is the one bell: a follow (social) and answers to a post (exchange), newest first,
+    paged with next_cursor without losing or repeating an item."""
+    status, _ = await town.api("POST", "/api/v1/follows", "frank", {"target": f"val@{town.netloc}"})
+    assert status in (200, 201, 202)
+    offer = await post(town, "val", title="Remorque vélo")
+    for user in ("alice", "bob", "carol"):
+        status, _ = await town.api("POST", f"/api/v1/offers/{offer['key']}/answers", user, {"message": "Moi !"})
+        assert status == 201
+
+    status, feed = await town.api("GET", "/api/v1/notifications", "val")
+    assert status == 200
+    types = [n["type"] for n in feed["items"]]
+    assert types[:3] == ["answer"] * 3 and "follow" in types[3:], types
+    assert all(n["offer"]["id"] == offer["id"] for n in feed["items"][:3])
+    assert len({n["id"] for n in feed["items"]}) == len(feed["items"])  # ids unique across both kinds
+
+    seen, cursor = [], None
+    while True:
+        status, page = await town.api("GET", "/api/v1/notifications", "val",
+                                      params={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        assert status == 200 and len(page["items"]) <= 2
+        seen += [n["id"] for n in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [n["id"] for n in feed["items"]]
+    status, bad = await town.api("GET", "/api/v1/notifications", "val", params={"cursor": "nonsense"})
+    assert status == 422 and "cursor" in bad["errors"]
+
+
 async def test_openapi_document_covers_every_api_route(town):
     from fedineighbour.web.routes import build_routes
 

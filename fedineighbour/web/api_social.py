@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 from fedineighbour.federation import publish
 from fedineighbour.federation.actors import ActorError, resolve_account
 from fedineighbour.neighbourhood import posts
-from fedineighbour.storage.models import Account, Follow, Note, Notification
+from fedineighbour.storage.models import Account, Follow, Note
 from fedineighbour.web.api_common import ApiError, account_json, authenticated, error, invalid, json_body, note_json
 
 
@@ -129,21 +129,6 @@ async def note_detail(request: Request, me: Account) -> Response:
     except posts.PostError as exc:
         return invalid(exc.field, str(exc))
     return JSONResponse(note_json(note, _host(request)))
-
-
-@authenticated
-async def notifications(request: Request, me: Account) -> Response:
-    query = Notification.filter(account_id=me.id)
-    max_id = request.query_params.get("max_id")
-    if max_id and max_id.isdigit():
-        query = query.filter(id__lt=int(max_id))
-    rows = await query.select_related("from_account", "note").order_by("-id").limit(_limit(request))
-    host = _host(request)
-    items = [{"id": n.id, "type": n.kind, "created_at": n.created_at.isoformat(),
-              "account": account_json(n.from_account, host) if n.from_account else None,
-              "note": {"id": n.note.ap_id, "content": n.note.content, "in_reply_to": n.note.in_reply_to}
-              if n.note else None} for n in rows]
-    return JSONResponse({"items": items})
 
 
 @authenticated

@@ -252,7 +252,10 @@ def _core_paths() -> dict[str, Any]:
                                 "patch": _op("Edit my note", {"200": note, **ERRORS}, params=key, tag=t,
                                              body={"type": "object", "properties": {"content": {"type": "string"}}}),
                                 "delete": _op("Delete my note", {"200": note, **ERRORS}, params=key, tag=t)},
-        "/api/v1/notifications": {"get": _op("Notifications", {"200": ITEMS, **ERRORS}, tag=t)},
+        "/api/v1/notifications": {"get": _op(
+            "Notifications, social and of the exchange, newest first", {"200": ITEMS, **ERRORS}, tag=t,
+            params=[_q("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "items per page (20)"),
+                    _q("cursor", {"type": "string"}, "next_cursor of the previous page")])},
         "/api/v1/timelines/home": {"get": _op("Home timeline", {"200": ITEMS, **ERRORS}, tag=t)},
         "/api/v1/instance/domain_blocks": {"get": _op("Suspended domains", {"200": _json({"type": "array"})},
                                                       auth=False, tag=t)},

@@ -6,7 +6,16 @@ from starlette.routing import Route
 
 from fedineighbour.web import activitypub as ap
 from fedineighbour.web import activitypub_offers as ap_offers
-from fedineighbour.web import api_instance, api_offer_media, api_offers, api_social, openapi, pages, wellknown
+from fedineighbour.web import (
+    api_instance,
+    api_notifications,
+    api_offer_media,
+    api_offers,
+    api_social,
+    openapi,
+    pages,
+    wellknown,
+)
 
 
 def build_routes() -> list[Route]:
@@ -40,7 +49,7 @@ def build_routes() -> list[Route]:
         Route("/api/v1/notes", api_social.create_note, methods=["POST"]),
         Route("/api/v1/notes/lookup", api_social.lookup_note, methods=["GET"]),
         Route("/api/v1/notes/{key}", api_social.note_detail, methods=["GET", "PATCH", "DELETE"]),
-        Route("/api/v1/notifications", api_social.notifications, methods=["GET"]),
+        Route("/api/v1/notifications", api_notifications.notifications, methods=["GET"]),
         Route("/api/v1/timelines/home", api_social.home_timeline, methods=["GET"]),
         Route("/api/v1/instance/domain_blocks", api_instance.domain_blocks, methods=["GET"]),
         # The exchange (offers and requests): fixed paths before /api/v1/offers/{key}.
