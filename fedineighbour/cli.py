@@ -86,7 +86,8 @@ async def with_database(settings: Settings, fn, args) -> Any:
     if fn is cmd_init:
         # aiosqlite cannot create a file in a missing folder, and tortoise then waits forever instead of failing
         settings.data_path.mkdir(parents=True, exist_ok=True)
-        _sqlite_folder(settings).mkdir(parents=True, exist_ok=True)
+        if (path := _sqlite_path(settings)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         await database.migrate(settings.database.url)
     await database.open_database(settings.database.url)
     try:
@@ -95,16 +96,14 @@ async def with_database(settings: Settings, fn, args) -> Any:
         await database.close_database()
 
 
-def _sqlite_folder(settings: Settings) -> Path:
+def _sqlite_path(settings: Settings) -> Path | None:
     url = settings.database.url
-    if not url.startswith("sqlite://"):
-        return settings.data_path
-    return Path(url[len("sqlite://"):].split("?")[0]).parent
+    return Path(url[len("sqlite://"):].split("?")[0]) if url.startswith("sqlite://") else None
 
 
 def _database_exists(settings: Settings) -> bool:
-    url = settings.database.url
-    return not url.startswith("sqlite://") or Path(url[len("sqlite://"):].split("?")[0]).exists()
+    path = _sqlite_path(settings)
+    return path is None or path.exists()
 
 
 async def cmd_init(args, settings: Settings) -> None:

@@ -30,7 +30,7 @@ from tortoise.transactions import in_transaction
 from fedineighbour.federation.fetch import FetchError
 from fedineighbour.federation.retry import Outcome, decide, host_unavailable, record_failure_day
 from fedineighbour.storage.models import Account, Delivery, HostHealth, OutboundActivity
-from fedineighbour.storage.queue import claim_rows, renew_leases
+from fedineighbour.storage.queue import claim_rows, keep_leases, sqlite_ts
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
@@ -83,7 +83,8 @@ class DeliveryWorker:
     async def run_forever(self) -> None:
         senders = [asyncio.create_task(self._sender(), name=f"delivery-sender-{i}") for i in range(self._concurrency)]
         helpers = [asyncio.create_task(self._recorder(), name="delivery-recorder"),
-                   asyncio.create_task(self._renewer(), name="delivery-leases")]
+                   asyncio.create_task(keep_leases(Delivery, self._held, self.rt.settings.federation.lease_seconds,
+                                                   postgres=self.rt.is_postgres), name="delivery-leases")]
         self.health.start()
         try:
             while True:
@@ -167,15 +168,6 @@ class DeliveryWorker:
         finally:
             self._held.difference_update(row.id for row, _ in done)
             self._room.set()
-
-    async def _renewer(self) -> None:
-        lease = self.rt.settings.federation.lease_seconds
-        while True:
-            await asyncio.sleep(max(lease / 3, 0.1))
-            try:
-                await renew_leases(Delivery, set(self._held), lease, postgres=self.rt.is_postgres)
-            except Exception:  # noqa: BLE001 - the next round tries again
-                log.warning("renewing delivery leases failed", exc_info=True)
 
     # -- one batch, start to end (tests, tools) -----------------------------------------------------
 
@@ -280,7 +272,7 @@ class DeliveryWorker:
                     await conn.execute_query(
                         f"UPDATE deliveries SET state = ?, sent_at = ?, locked_until = NULL "
                         f"WHERE id IN ({','.join('?' * len(chunk))})",
-                        [state, now.isoformat(sep=" ") if state == "sent" else None, *chunk])
+                        [state, sqlite_ts(now) if state == "sent" else None, *chunk])
 
 
 async def _cached(cache: dict, key: Any, load) -> Any:

@@ -29,7 +29,8 @@ from fedineighbour.federation.delivery import HostHealthWriter
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.from_ap import id_of
 from fedineighbour.federation.signatures import verify_request
-from fedineighbour.storage.models import Account, InboxItem
+from fedineighbour.storage.models import Account
+from fedineighbour.storage.queue import sqlite_ts
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
@@ -171,15 +172,9 @@ async def insert_rows(rows: Sequence[Row], *, postgres: bool) -> None:
         chunk = rows[start:start + INSERT_CHUNK]
         values: list[Any] = []
         for activity_id, actor_id, kind, payload, received_at in chunk:
-            when = received_at if postgres else received_at.isoformat(sep=" ")  # as tortoise stores it
+            when = received_at if postgres else sqlite_ts(received_at)
             values += (activity_id, actor_id, kind, payload, when, when)
         await conn.execute_query(_insert_sql(len(chunk), postgres), values)
-
-
-def _row_of(item: InboxItem | Row) -> Row:
-    if isinstance(item, tuple):
-        return item
-    return (item.activity_id, item.actor_id, item.type, item.payload, item.received_at or datetime.now(UTC))
 
 
 class InboxWriter:
@@ -203,9 +198,8 @@ class InboxWriter:
             await asyncio.gather(self._task, return_exceptions=True)
         await self._alive.stop()
 
-    async def submit(self, item: InboxItem | Row) -> None:
-        """Store one received activity (a Row tuple, or an unsaved InboxItem); returns once committed."""
-        row = _row_of(item)
+    async def submit(self, row: Row) -> None:
+        """Store one received activity; returns once committed."""
         if self._task is None:  # CLI and tests without a running writer: write directly
             await insert_rows([row], postgres=self.rt.is_postgres)
             self.rt.wake.inbox.set()

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from tortoise import connections
+
 from fedineighbour.federation.actors import ActorError, get_actor
 from fedineighbour.federation.from_ap import Unsupported, parse_activity
 from fedineighbour.federation.handlers import Context, Registry
 from fedineighbour.storage.models import InboxItem
-from fedineighbour.storage.queue import claim_rows, connection, renew_leases
+from fedineighbour.storage.queue import claim_rows, keep_leases
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
@@ -55,7 +57,7 @@ class InboxWorker:
         # A batch can outlast its lease (slow key fetches): the rows not yet recorded keep being
         # renewed, or a second worker (PostgreSQL) would take them and apply them twice.
         held = {row["id"] for row in rows}
-        keeper = asyncio.create_task(self._keep_leases(held, lease))
+        keeper = asyncio.create_task(keep_leases(InboxItem, held, lease, postgres=self.rt.is_postgres))
         try:
             finished: list[Finished] = []
             for row in rows:
@@ -69,14 +71,6 @@ class InboxWorker:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
         return len(rows)
-
-    async def _keep_leases(self, held: set[int], lease: int) -> None:
-        while True:
-            await asyncio.sleep(max(lease / 3, 0.1))
-            try:
-                await renew_leases(InboxItem, set(held), lease, postgres=self.rt.is_postgres)
-            except Exception:  # noqa: BLE001 - the next round tries again
-                log.warning("renewing inbox leases failed", exc_info=True)
 
     async def process(self, item: InboxItem) -> None:
         """Handle one stored row now and record its outcome (tools and tests; the worker batches)."""
@@ -117,7 +111,7 @@ class InboxWorker:
         mark = (lambda n: f"${n}") if self.rt.is_postgres else (lambda n: "?")
         sql = (f"UPDATE inbox_items SET state = {mark(1)}, last_error = {mark(2)}, attempts = {mark(3)}, "
                f"locked_until = NULL WHERE id = {mark(4)}")
-        await connection().execute_many(sql, [[f.state, f.error, f.attempts, f.id] for f in finished])
+        await connections.get("default").execute_many(sql, [[f.state, f.error, f.attempts, f.id] for f in finished])
 
 
 @dataclass(slots=True)

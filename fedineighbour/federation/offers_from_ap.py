@@ -13,6 +13,7 @@ from fedineighbour.federation.ap_json import as_list, date_of, float_of, id_of, 
 from fedineighbour.federation.from_ap import ParsedObject, Unsupported
 from fedineighbour.federation.html import html_to_text
 from fedineighbour.federation.offers_to_ap import CURRENCIES, LABELS
+from fedineighbour.federation.to_ap import iso
 from fedineighbour.neighbourhood.offer_rules import CATEGORY_RE, KINDS, PURPOSES, STATUSES, TERMS
 
 TITLE_MAX = 255
@@ -90,7 +91,7 @@ def _terms_fep(raw: dict, kind: str) -> dict[str, Any]:
         terms["type"] = "loan"
         back = date_of(raw.get("returnBy"))
         if back:
-            terms["return_by"] = back.strftime("%Y-%m-%dT%H:%M:%SZ")
+            terms["return_by"] = iso(back)
     return terms
 
 
@@ -142,7 +143,7 @@ def _carpool(raw: dict) -> dict[str, Any] | None:
     out: dict[str, Any] = {"from": start[:200], "to": end[:200]}
     when = date_of(raw.get("carpoolWhen"))
     if when:
-        out["when"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out["when"] = iso(when)
     seats = raw.get("carpoolSeats")
     out["seats"] = seats if isinstance(seats, int) and not isinstance(seats, bool) and 1 <= seats <= 8 else 1
     return out

@@ -14,6 +14,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from fedineighbour.federation.to_ap import iso
 from fedineighbour.federation.urls import AS_PUBLIC
 
 VF = "https://w3id.org/valueflows/ont/vf#"
@@ -98,10 +99,6 @@ LABELS: dict[str, dict[str, Any]] = {
                  "childcare": "childcare", "solidarity": "solidarity", "housing": "housing"},
     },
 }
-
-
-def iso(dt: datetime | None) -> str | None:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
 
 
 def labels(language: str) -> dict[str, Any]:

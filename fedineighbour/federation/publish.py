@@ -16,6 +16,7 @@ from fedineighbour.federation import to_ap
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.urls import AS_PUBLIC
 from fedineighbour.storage.models import Account, Follow, HostHealth, Note, OutboundActivity
+from fedineighbour.storage.queue import sqlite_ts
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
@@ -76,7 +77,7 @@ async def insert_deliveries(activity_id: int, rows: list[tuple[str, str, str]], 
     conn = using_db or connections.get("default")
     postgres = _is_postgres(conn)
     now = datetime.now(UTC)
-    when: Any = now if postgres else now.isoformat(sep=" ")  # as tortoise stores it
+    when: Any = now if postgres else sqlite_ts(now)
     chunk_size = 5000 if postgres else _DELIVERY_CHUNK
     for start in range(0, len(rows), chunk_size):
         chunk = rows[start:start + chunk_size]

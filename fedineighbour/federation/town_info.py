@@ -1,6 +1,6 @@
 """Which town a server is: NodeInfo `metadata.town = {"name", "code", "centre": {"lat", "lon"}, "radius_km"}`
-(web/wellknown.py emits ours). `town_from_nodeinfo` checks a document; `town_of_host` fetches and caches it
-per host on the runtime (`town_of`) (one hour, failures for five minutes)."""
+(web/wellknown.py emits ours). `town_from_nodeinfo` checks a document; `town_of` fetches it and caches it
+per host in `rt.town_cache` (one hour, failures for five minutes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from fedineighbour.federation.ap_json import float_of, nodeinfo_links, str_of
+from fedineighbour.federation.ap_json import describe_nodeinfo_links, float_of, nodeinfo_links, str_of
 from fedineighbour.federation.fetch import FetchError
 
 if TYPE_CHECKING:
@@ -55,10 +55,6 @@ def town_from_nodeinfo(doc: Any, host: str) -> TownInfo | None:
                     software=(str_of(software.get("name")) or "")[:64])
 
 
-def _cache(rt: Runtime) -> dict[str, tuple[float, TownInfo | None]]:
-    return rt.town_cache
-
-
 def origin_of(url: str) -> tuple[str, str] | None:
     """(scheme://netloc, netloc lower-cased) of an http(s) URL."""
     parts = urlsplit(url)
@@ -74,22 +70,22 @@ async def fetch_nodeinfo(rt: Runtime, origin: str) -> dict | None:
         found = nodeinfo_links(links)
         if not found:
             return None
-        best = max(found, key=lambda link: tuple(int(x) for x in link["schema"].split(".")))
-        return await rt.fetcher.get_json(best["href"], signed=False, accept=JSON_ACCEPT)
+        best = describe_nodeinfo_links({}, found)["best"]
+        return await rt.fetcher.get_json(best, signed=False, accept=JSON_ACCEPT)
     except (FetchError, ValueError):
         return None
 
 
-async def town_of(rt: Runtime, url: str, *, refresh: bool = False) -> TownInfo | None:
+async def town_of(rt: Runtime, url: str) -> TownInfo | None:
     """The town of the server serving `url` (an actor or object id), from its NodeInfo; cached per host."""
     origin = origin_of(url)
     if origin is None:
         return None
     base, host = origin
     now = time.monotonic()
-    cached = _cache(rt).get(host)
-    if cached is not None and not refresh and cached[0] > now:
+    cached = rt.town_cache.get(host)
+    if cached is not None and cached[0] > now:
         return cached[1]
     info = town_from_nodeinfo(await fetch_nodeinfo(rt, base), host)
-    _cache(rt)[host] = (now + (CACHE_SECONDS if info else FAILURE_SECONDS), info)
+    rt.town_cache[host] = (now + (CACHE_SECONDS if info else FAILURE_SECONDS), info)
     return info

@@ -24,7 +24,7 @@ from fedineighbour.federation.handlers_offers import store_remote_offer
 from fedineighbour.federation.publish_offers import town_account
 from fedineighbour.federation.town_info import TownInfo, town_of
 from fedineighbour.federation.urls import TOWN_USERNAME
-from fedineighbour.neighbourhood.places import haversine_km
+from fedineighbour.neighbourhood.places import TownPlace, haversine_km
 from fedineighbour.storage.models import Account, Follow
 from fedineighbour.storage.offer_models import Offer
 
@@ -189,8 +189,7 @@ class Suggestion:
 
 async def suggest_neighbours(rt: Runtime, *, limit: int = 20) -> list[Suggestion]:
     """Servers we have heard of whose NodeInfo names a town, by distance from our centre (nearest first)."""
-    ours = rt.settings.town.centre
-    centre = (float(ours["lat"]), float(ours["lon"])) if ours else None
+    centre = TownPlace.from_settings(rt.settings).centre
     seen: dict[str, str] = {}
     for ap_id, domain in await Account.filter(local=False, deleted_at=None).values_list("ap_id", "domain"):
         if domain and domain not in seen and domain != rt.settings.host.lower():

@@ -174,9 +174,8 @@ def build_sql(query: SearchQuery, *, rows: str, viewer_id: int | None, now: date
         boundary = (f"COALESCE((SELECT published FROM offers{hint} {cut}ORDER BY published DESC "
                     f"LIMIT 1 OFFSET {p(walk - 1)}), {p(datetime(1970, 1, 1, tzinfo=UTC))})")
         where.insert(0, f"published >= {boundary}")
-        return (f"SELECT id, {position}, {distance or 'NULL'} FROM offers{hint} WHERE {' AND '.join(where)} "
-                f"ORDER BY {order_by} LIMIT {p(query.limit + 1)}"), p.values
-    if not postgres:
+        source += hint
+    elif not postgres:
         # SQLite keeps no statistics unless ANALYZE ran: name the index, or it may walk the status one.
         source += (" NOT INDEXED" if drive is not None else " INDEXED BY " + (
             "offers_geo" if rows == "others" and query.lat is not None else

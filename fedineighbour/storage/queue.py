@@ -12,6 +12,8 @@ only connection, and every request of the process waits for it).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,7 @@ from tortoise import connections
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+log = logging.getLogger(__name__)
 SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
@@ -48,22 +51,16 @@ async def claim_rows(model: type[Model], ready_state: str, limit: int, lease_sec
                f"AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?) "
                f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {wanted}")
         rows = await connections.get("default").execute_query_dict(
-            sql, [_sqlite_ts(until), ready_state, _sqlite_ts(now), _sqlite_ts(now), limit])
+            sql, [sqlite_ts(until), ready_state, sqlite_ts(now), sqlite_ts(now), limit])
     else:  # SQLite before 3.35 has no RETURNING: select then update, in one transaction
         sql = (f"SELECT {wanted} FROM {table} WHERE state = ? AND next_attempt_at <= ? "
                f"AND (locked_until IS NULL OR locked_until < ?) ORDER BY next_attempt_at, id LIMIT ?")
         async with in_transaction() as conn:
-            rows = await conn.execute_query_dict(sql, [ready_state, _sqlite_ts(now), _sqlite_ts(now), limit])
+            rows = await conn.execute_query_dict(sql, [ready_state, sqlite_ts(now), sqlite_ts(now), limit])
             if rows:
                 await model.filter(id__in=[r["id"] for r in rows]).using_db(conn).update(locked_until=until)
     rows.sort(key=lambda r: r["id"])
     return rows
-
-
-async def claim(model: type[Model], ready_state: str, limit: int, lease_seconds: int, *,
-                postgres: bool) -> list[int]:
-    """Ids of up to `limit` rows in `ready_state`, due, and not leased by a live worker; now leased to us."""
-    return [r["id"] for r in await claim_rows(model, ready_state, limit, lease_seconds, postgres=postgres)]
 
 
 async def renew_leases(model: type[Model], ids: Iterable[int], lease_seconds: int, *, postgres: bool) -> None:
@@ -80,10 +77,21 @@ async def renew_leases(model: type[Model], ids: Iterable[int], lease_seconds: in
     else:
         marks = ",".join("?" * len(ids))
         await conn.execute_query(f"UPDATE {table} SET locked_until = ? WHERE id IN ({marks}) "
-                                 f"AND locked_until IS NOT NULL", [_sqlite_ts(until), *ids])
+                                 f"AND locked_until IS NOT NULL", [sqlite_ts(until), *ids])
 
 
-def _sqlite_ts(dt: datetime) -> str:
+async def keep_leases(model: type[Model], held: set[int], lease_seconds: int, *, postgres: bool) -> None:
+    """Renew, every third of a lease until cancelled, the leases of the rows in `held` (a set the worker
+    updates as it records them): a batch that outlasts its lease is never taken by a second worker."""
+    while True:
+        await asyncio.sleep(max(lease_seconds / 3, 0.1))
+        try:
+            await renew_leases(model, set(held), lease_seconds, postgres=postgres)
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.warning("renewing %s leases failed", model._meta.db_table, exc_info=True)
+
+
+def sqlite_ts(dt: datetime) -> str:
     # tortoise stores aware datetimes on SQLite as ISO text with +00:00; compare in the same form
     return dt.isoformat(sep=" ")
 
@@ -92,6 +100,3 @@ async def release_all_leases(model: type[Model]) -> None:
     """On SQLite the serving process is the only worker: leases left by a crash are dead, drop them."""
     await model.filter(locked_until__not_isnull=True).update(locked_until=None)
 
-
-def connection():
-    return connections.get("default")

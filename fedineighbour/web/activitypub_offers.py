@@ -10,7 +10,6 @@ from starlette.responses import Response
 from tortoise.expressions import Q
 
 from fedineighbour.federation import to_ap
-from fedineighbour.federation.offers_to_ap import OFFER_CONTEXT
 from fedineighbour.federation.offers_to_ap import tombstone as offer_tombstone
 from fedineighbour.federation.publish_offers import announce_document, offer_document, town_account
 from fedineighbour.storage.models import Account, Follow
@@ -70,6 +69,4 @@ async def town_outbox(request: Request, town: Account) -> Response:
     items = [to_ap.strip_context(announce_document(rt, o, o.author.ap_id, town)) for o in rows]
     next_page = f"{base}?page=true&max_id={rows[-1].id}" if len(rows) == PAGE_SIZE else None
     page_id = f"{base}?page=true" + (f"&max_id={max_id}" if max_id else "")
-    doc = to_ap.collection_page(page_id, base, items, next_page)
-    doc["@context"] = OFFER_CONTEXT[0]
-    return ap_response(doc)
+    return ap_response(to_ap.collection_page(page_id, base, items, next_page))

@@ -21,15 +21,8 @@ from starlette.responses import JSONResponse, Response
 
 from fedineighbour.storage.models import Account, Notification
 from fedineighbour.storage.offer_models import OfferNotification
-from fedineighbour.web.api_common import ApiError, account_json, authenticated
+from fedineighbour.web.api_common import ApiError, account_json, authenticated, page_limit
 from fedineighbour.web.offer_json import notification_json
-
-
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise ApiError(422, "limit: 1-100", {"limit": "expected a number from 1 to 100"})
-    return int(raw)
 
 
 def encode_cursor(created_at: datetime) -> str:
@@ -57,7 +50,7 @@ def social_json(n: Notification, host: str) -> dict:
 
 @authenticated
 async def notifications(request: Request, me: Account) -> Response:
-    limit = _limit(request)
+    limit = page_limit(request)
     before = decode_cursor(request.query_params.get("cursor"))
     social = Notification.filter(account_id=me.id)
     exchange = OfferNotification.filter(account_id=me.id)

@@ -9,18 +9,20 @@ from fedineighbour.federation import publish
 from fedineighbour.federation.actors import ActorError, resolve_account
 from fedineighbour.neighbourhood import posts
 from fedineighbour.storage.models import Account, Follow, Note
-from fedineighbour.web.api_common import ApiError, account_json, authenticated, error, invalid, json_body, note_json
+from fedineighbour.web.api_common import (
+    ApiError,
+    account_json,
+    authenticated,
+    error,
+    invalid,
+    json_body,
+    note_json,
+    page_limit,
+)
 
 
 def _host(request: Request) -> str:
     return request.app.state.rt.settings.host
-
-
-def _limit(request: Request, default: int = 20) -> int:
-    raw = request.query_params.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise ApiError(422, "limit: 1-100", {"limit": "expected a number from 1 to 100"})
-    return int(raw)
 
 
 async def _target(request: Request, data: dict) -> Account:
@@ -52,13 +54,15 @@ async def unfollow(request: Request, me: Account) -> Response:
 
 @authenticated
 async def list_following(request: Request, me: Account) -> Response:
-    rows = await Follow.filter(follower_id=me.id).select_related("target").order_by("-id").limit(_limit(request, 100))
+    rows = await Follow.filter(follower_id=me.id).select_related("target").order_by("-id").limit(
+        page_limit(request, 100))
     return JSONResponse({"items": [{"state": r.state, **account_json(r.target, _host(request))} for r in rows]})
 
 
 @authenticated
 async def list_followers(request: Request, me: Account) -> Response:
-    rows = await Follow.filter(target_id=me.id).select_related("follower").order_by("-id").limit(_limit(request, 100))
+    rows = await Follow.filter(target_id=me.id).select_related("follower").order_by("-id").limit(
+        page_limit(request, 100))
     return JSONResponse({"items": [{"state": r.state, "request_id": r.id, **account_json(r.follower, _host(request))}
                                    for r in rows]})
 
@@ -136,7 +140,7 @@ async def home_timeline(request: Request, me: Account) -> Response:
     followed = Follow.filter(follower_id=me.id, state="accepted").values_list("target_id", flat=True)
     ids = [me.id, *await followed]
     rows = await Note.filter(author_id__in=ids, deleted_at=None).select_related("author").order_by(
-        "-published").limit(_limit(request))
+        "-published").limit(page_limit(request))
     return JSONResponse({"items": [note_json(n, _host(request)) for n in rows]})
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fedineighbour.federation.offers_to_ap import media_url
 from fedineighbour.neighbourhood.offers import effective_status
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Offer, OfferAnswer, OfferMedia, OfferNotification, SavedSearch
@@ -20,9 +21,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def media_json(media: OfferMedia, base: str) -> dict[str, Any]:
-    url = media.remote_url or f"{base}/media/{media.path}"
-    return {"id": media.id, "url": url, "mime": media.mime, "width": media.width, "height": media.height,
-            "alt": media.alt_text, "position": media.position}
+    return {"id": media.id, "url": media_url(media, base), "mime": media.mime, "width": media.width,
+            "height": media.height, "alt": media.alt_text, "position": media.position}
 
 
 def offer_json(offer: Offer, *, viewer_id: int | None, host: str, base: str, now: datetime,
