@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from fedineighbour.federation.fetch import Fetcher
 from tests.instances import Instance, backend
 
 
@@ -26,3 +27,19 @@ def make_instance(tmp_path):
 @pytest.fixture
 def db_backend() -> str:
     return backend()
+
+
+@pytest.fixture
+async def fetcher_factory():
+    """Fetchers for the fetch tests (http allowed: the servers are on loopback), closed afterwards."""
+    made: list[Fetcher] = []
+
+    def make(**kw) -> Fetcher:
+        kw.setdefault("allow_http", True)
+        f = Fetcher(**kw)
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        await f.close()
