@@ -6,6 +6,7 @@ runner splits statements on ";"."""
 from __future__ import annotations
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 
@@ -180,15 +181,19 @@ class InboxItem(Model):
     actor_id = fields.CharField(max_length=512)
     type = fields.CharField(max_length=64)
     payload = fields.TextField()  # the JSON as received
-    state = fields.CharField(max_length=16, default="received", db_index=True)
+    state = fields.CharField(max_length=16, default="received")
     attempts = fields.IntField(default=0)
-    next_attempt_at = fields.DatetimeField(db_index=True)
+    next_attempt_at = fields.DatetimeField()
     locked_until = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
     received_at = fields.DatetimeField()
 
     class Meta:
         table = "inbox_items"
+        # Workers claim the oldest due rows of a state (storage/queue.claim_rows): this index hands them over in
+        # order and stops after a batch, where an index on state alone made every claim read and sort the whole
+        # backlog.
+        indexes = (Index(fields=("state", "next_attempt_at"), name="inbox_items_due"),)
 
 
 class Delivery(Model):
@@ -199,9 +204,9 @@ class Delivery(Model):
                                       on_delete=fields.CASCADE)
     inbox = fields.CharField(max_length=512)
     host = fields.CharField(max_length=255, db_index=True)
-    state = fields.CharField(max_length=16, default="pending", db_index=True)
+    state = fields.CharField(max_length=16, default="pending")
     attempts = fields.IntField(default=0)
-    next_attempt_at = fields.DatetimeField(db_index=True)
+    next_attempt_at = fields.DatetimeField()
     locked_until = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -209,6 +214,7 @@ class Delivery(Model):
 
     class Meta:
         table = "deliveries"
+        indexes = (Index(fields=("state", "next_attempt_at"), name="deliveries_due"),)  # as inbox_items_due
         unique_together = (("activity", "inbox"),)
 
 
