@@ -86,7 +86,7 @@ async def with_database(settings: Settings, fn, args) -> Any:
     if fn is cmd_init:
         # aiosqlite cannot create a file in a missing folder, and tortoise then waits forever instead of failing
         settings.data_path.mkdir(parents=True, exist_ok=True)
-        if (path := _sqlite_path(settings)) is not None:
+        if (path := database.sqlite_path(settings.database.url)) is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         await database.migrate(settings.database.url)
     await database.open_database(settings.database.url)
@@ -96,13 +96,10 @@ async def with_database(settings: Settings, fn, args) -> Any:
         await database.close_database()
 
 
-def _sqlite_path(settings: Settings) -> Path | None:
-    url = settings.database.url
-    return Path(url[len("sqlite://"):].split("?")[0]) if url.startswith("sqlite://") else None
-
-
 def _database_exists(settings: Settings) -> bool:
-    path = _sqlite_path(settings)
+    from fedineighbour.storage.database import sqlite_path
+
+    path = sqlite_path(settings.database.url)
     return path is None or path.exists()
 
 

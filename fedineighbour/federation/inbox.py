@@ -18,7 +18,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,8 @@ from fedineighbour.federation.delivery import HostHealthWriter
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.from_ap import id_of
 from fedineighbour.federation.signatures import verify_request
+from fedineighbour.storage.database import sqlite_path
+from fedineighbour.storage.direct_sqlite import DirectSqlite, checkpoint
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.queue import sqlite_ts
 
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 KEYID_RE = re.compile(r'keyid="([^"]+)"', re.IGNORECASE)
 BATCH_MAX = 256
 INSERT_CHUNK = 128  # rows per INSERT statement: 6 parameters each, well under SQLite's 999 of old builds
+DIRECT_MAX_BYTES = 1 << 20  # a bigger chunk is written through aiosqlite's thread: the event loop never waits long
+CHECKPOINT_ROWS = 1000  # rows written directly between two WAL checkpoints (direct writes never checkpoint)
 
 
 @dataclass(frozen=True)
@@ -164,21 +168,31 @@ def _insert_sql(rows: int, postgres: bool) -> str:
     return f"INSERT OR IGNORE INTO inbox_items ({_COLUMNS}) VALUES {groups}"
 
 
-async def insert_rows(rows: Sequence[Row], *, postgres: bool) -> None:
-    """Store rows in state "received", due now; an activity id already stored is skipped (idempotency).
-    Each statement is atomic on its own; no explicit transaction, so one round trip per INSERT_CHUNK rows."""
-    conn = connections.get("default")
+def insert_statements(rows: Sequence[Row], *, postgres: bool) -> Iterator[tuple[str, list[Any], Sequence[Row]]]:
+    """(sql, values, rows) per INSERT_CHUNK rows: store them in state "received", due now; an activity id already
+    stored is skipped (idempotency)."""
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[start:start + INSERT_CHUNK]
         values: list[Any] = []
         for activity_id, actor_id, kind, payload, received_at in chunk:
             when = received_at if postgres else sqlite_ts(received_at)
             values += (activity_id, actor_id, kind, payload, when, when)
-        await conn.execute_query(_insert_sql(len(chunk), postgres), values)
+        yield _insert_sql(len(chunk), postgres), values, chunk
+
+
+async def insert_rows(rows: Sequence[Row], *, postgres: bool) -> None:
+    """Store rows through tortoise. Each statement is atomic on its own; no explicit transaction, so one round
+    trip per INSERT_CHUNK rows."""
+    conn = connections.get("default")
+    for sql, values, _ in insert_statements(rows, postgres=postgres):
+        await conn.execute_query(sql, values)
 
 
 class InboxWriter:
-    """Group commit: requests wait for the batch that holds their row to be committed."""
+    """Group commit: requests wait for the batch that holds their row to be committed.
+
+    On SQLite a batch is written on this thread through storage.direct_sqlite when the write lock is free (nearly
+    always), else through tortoise like on PostgreSQL."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -187,6 +201,11 @@ class InboxWriter:
         self._task: asyncio.Task | None = None
         # Hearing from a host clears its delivery failures: written off the request path, coalesced.
         self._alive = HostHealthWriter(rt.settings.federation.unavailable_after_days)
+        path = None if rt.is_postgres else sqlite_path(rt.settings.database.url)
+        self._direct = DirectSqlite(path) if path is not None else None
+        self._direct_rows = 0  # written directly since the last checkpoint
+        self._checkpoint: asyncio.Task | None = None
+        self._last_submit = float("-inf")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="inbox-writer")
@@ -196,6 +215,10 @@ class InboxWriter:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._checkpoint:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+        if self._direct:
+            self._direct.close()
         await self._alive.stop()
 
     async def submit(self, row: Row) -> None:
@@ -204,13 +227,18 @@ class InboxWriter:
             await insert_rows([row], postgres=self.rt.is_postgres)
             self.rt.wake.inbox.set()
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._last_submit = loop.time()
+        fut: asyncio.Future[None] = loop.create_future()
         self._pending.append((row, fut))
         self._ready.set()
         await fut
 
+    def received_within(self, seconds: float) -> bool:
+        """Whether a request was stored in the last `seconds` (the inbox workers make way for requests)."""
+        return asyncio.get_running_loop().time() - self._last_submit < seconds
+
     async def _run(self) -> None:
-        postgres = self.rt.is_postgres
         while True:
             await self._ready.wait()
             batch = self._pending[:BATCH_MAX]
@@ -220,7 +248,7 @@ class InboxWriter:
             if not batch:
                 continue
             try:
-                await insert_rows([row for row, _ in batch], postgres=postgres)
+                await self.write([row for row, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every waiting request must get an answer
                 for _, fut in batch:
                     if not fut.done():
@@ -231,3 +259,16 @@ class InboxWriter:
                     fut.set_result(None)
             self.rt.wake.inbox.set()
             self._alive.alive({_actor_host(row[1]) for row, _ in batch})
+
+    async def write(self, rows: Sequence[Row]) -> None:
+        postgres = self.rt.is_postgres
+        conn = connections.get("default")
+        for sql, values, chunk in insert_statements(rows, postgres=postgres):
+            direct = self._direct is not None and sum(len(row[3]) for row in chunk) <= DIRECT_MAX_BYTES
+            if direct and self._direct.try_execute(sql, values):
+                self._direct_rows += len(chunk)
+            else:
+                await conn.execute_query(sql, values)
+        if self._direct_rows >= CHECKPOINT_ROWS and (self._checkpoint is None or self._checkpoint.done()):
+            self._direct_rows = 0
+            self._checkpoint = asyncio.create_task(checkpoint(), name="inbox-checkpoint")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
@@ -25,6 +26,14 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def sqlite_path(db_url: str) -> Path | None:
+    """The database file of a sqlite:// URL; None for PostgreSQL and for in-memory databases."""
+    if not db_url.startswith("sqlite://"):
+        return None
+    path = db_url[len("sqlite://"):].split("?")[0]
+    return Path(path) if path and path != ":memory:" else None
 
 
 def is_postgres(db_url: str) -> bool:
