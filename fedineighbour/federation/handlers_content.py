@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fedineighbour.federation import handlers_offers
 from fedineighbour.federation.actors import ActorError, get_actor
@@ -15,6 +17,11 @@ from fedineighbour.federation.notify import notify
 from fedineighbour.federation.urls import PUBLIC_ALIASES
 from fedineighbour.storage.models import Account, Follow, Interaction, Note, Report
 
+if TYPE_CHECKING:
+    from fedineighbour.federation.runtime import Runtime
+    from fedineighbour.federation.urls import Urls
+
+NOT_ADDRESSED = "not addressed to anyone here"
 STORED_TYPES = {"Note", "Article", "Page", "Question", "Event", "Image", "Video", "Audio", "Document",
                 "ChatMessage", "Proposal"}
 
@@ -63,16 +70,16 @@ async def store_note(ctx: Context, obj: ParsedObject, author: Account, *, via: A
     # Most posts that reach a shared inbox concern nobody here: decide that with as few queries as possible
     # (local addressees are recognised by our own URL prefix before any is looked up).
     urls = ctx.rt.urls
-    addressed = [a for a in (*obj.mentions, *obj.to, *obj.cc) if urls.is_local(a)]
+    addressed = _local_addressees(obj, urls)
     mentioned = await Account.filter(ap_id__in=addressed, local=True) if addressed else []
     parent = None
-    if obj.in_reply_to and urls.is_local(obj.in_reply_to):
+    if urls.is_local(obj.in_reply_to):
         parent = await Note.filter(ap_id=obj.in_reply_to).select_related("author").first()
     if not (mentioned or (parent and parent.local)):
         followed = await Follow.filter(target_id__in=[author.id] + ([via.id] if via else []), state="accepted",
                                        follower__local=True).exists()
         if not followed:
-            raise Unsupported("not addressed to anyone here")
+            raise Unsupported(NOT_ADDRESSED)
     existing = await Note.filter(ap_id=obj.ap_id).first()
     if existing is not None:
         return existing
@@ -89,6 +96,29 @@ async def store_note(ctx: Context, obj: ParsedObject, author: Account, *, via: A
     if parent is not None and parent.local and parent.author not in mentioned:
         await notify(parent.author, "reply", from_account=author, note=note)
     return note
+
+
+def _local_addressees(obj: ParsedObject, urls: Urls) -> list[str]:
+    return [a for a in (*obj.mentions, *obj.to, *obj.cc) if urls.is_local(a)]
+
+
+async def creates_for_nobody(rt: Runtime, activities: Mapping[int, ParsedActivity]) -> set[int]:
+    """The keys of the activities that on_create would set aside as "not addressed to anyone here", found with
+    one query for all of them (InboxWorker screens each claimed batch, so that the usual shared-inbox post costs
+    no query of its own). Only the plain case is decided here: a post embedded by its own origin's actor, no
+    offer, no local addressee or parent, its author followed by no one here. Anything else is left to on_create."""
+    candidates: dict[int, str] = {}
+    for key, activity in activities.items():
+        obj = activity.object
+        if (activity.type == "Create" and isinstance(obj, ParsedObject) and not obj.is_proposal
+                and host_of(obj.ap_id) == host_of(activity.actor) and not rt.urls.is_local(obj.in_reply_to)
+                and not _local_addressees(obj, rt.urls)):
+            candidates[key] = activity.actor
+    if not candidates:
+        return set()
+    followed = set(await Follow.filter(target__ap_id__in=set(candidates.values()), state="accepted",
+                                       follower__local=True).values_list("target__ap_id", flat=True))
+    return {key for key, actor in candidates.items() if actor not in followed}
 
 
 async def on_create(ctx: Context) -> None:
