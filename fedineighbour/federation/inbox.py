@@ -1,6 +1,6 @@
 """The inbox: limit, parse, domain policy, authenticate, persist, 202 (DESIGN.md §3).
 
-The web route hands us the raw request; handlers run later in InboxWorker (inbox_worker.py).
+The web route (web/inbox_endpoint.py) hands us the raw request; handlers run later in InboxWorker (inbox_worker.py).
 Rows are written by InboxWriter in batches: a 202 is answered once its batch is committed
 (group commit), so one commit serves many requests.
 
@@ -18,7 +18,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -48,19 +48,6 @@ CHECKPOINT_ROWS = 1000  # rows written directly between two WAL checkpoints (dir
 class InboxResult:
     status: int
     message: str
-
-
-class TooLarge(Exception):
-    pass
-
-
-async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            raise TooLarge()
-    return bytes(body)
 
 
 def signature_key_id(headers: Mapping[str, str]) -> str | None:

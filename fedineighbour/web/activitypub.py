@@ -6,8 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fedineighbour.federation import to_ap
-from fedineighbour.federation.inbox import TooLarge, read_limited, receive
-from fedineighbour.federation.signatures import lower_headers, verify_request
+from fedineighbour.federation.signatures import verify_request
 from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
 from fedineighbour.storage.models import Account, Follow, Note, OutboundActivity
 from fedineighbour.web.negotiation import ap_response, json_error, signed_url, wants_activitypub
@@ -108,24 +107,6 @@ def to_ap_list(value) -> list[str]:
     if value is None:
         return []
     return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
-
-
-async def inbox(request: Request) -> Response:
-    rt = request.app.state.rt
-    limit = rt.settings.federation.inbox_max_bytes
-    headers = lower_headers(request.scope["headers"])
-    length = headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > limit):
-        return json_error(413 if length.isdigit() else 400, "body too large" if length.isdigit() else "bad length")
-    try:
-        body = await read_limited(request.stream(), limit)
-    except TooLarge:
-        return json_error(413, "body too large")
-    if "username" in request.path_params and await _local_account(request) is None:
-        return json_error(404, "no such actor")
-    result = await receive(rt, signed_url(request), headers, body)
-    return json_error(result.status, result.message) if result.status >= 400 else Response(
-        status_code=result.status)
 
 
 async def outbox(request: Request) -> Response:

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 AP_TYPES = ("application/activity+json", "application/ld+json")
 AP_CONTENT_TYPE = "application/activity+json; charset=utf-8"
@@ -32,8 +33,12 @@ def signed_url(request: Request) -> str:
     Behind a TLS-terminating proxy the scheme and host of the request are not the public ones, and
     starlette's request.url has a decoded path; both would break (request-target) or @target-uri.
     """
-    base = request.app.state.rt.urls.base
-    raw_path = request.scope.get("raw_path")  # not .get(key, default): building request.url costs ~10 us
-    path = (raw_path if raw_path is not None else request.url.path.encode()).decode("latin-1")
-    query = request.scope.get("query_string", b"").decode("latin-1")
+    return raw_signed_url(request.scope, request.app.state.rt.urls.base)
+
+
+def raw_signed_url(scope: Scope, base: str) -> str:
+    """signed_url from the ASGI scope (the inbox endpoint has no Request)."""
+    raw_path = scope.get("raw_path")
+    path = (raw_path if raw_path is not None else scope["path"].encode("utf-8")).decode("latin-1")
+    query = scope.get("query_string", b"").decode("latin-1")
     return f"{base}{path}?{query}" if query else f"{base}{path}"

@@ -16,20 +16,21 @@ from fedineighbour.web import (
     pages,
     wellknown,
 )
+from fedineighbour.web.inbox_endpoint import inbox
 
 
 def build_routes() -> list[Route]:
     return [
         # Inboxes first: on a federated server they take most requests, and starlette tries routes in order.
-        Route("/inbox", ap.inbox, methods=["POST"]),
-        Route("/users/{username}/inbox", ap.inbox, methods=["POST"]),
+        Route("/inbox", inbox, methods=["POST"]),
+        Route("/users/{username}/inbox", inbox, methods=["POST"]),
         Route("/", pages.home),
         Route("/.well-known/webfinger", wellknown.webfinger),
         Route("/.well-known/host-meta", wellknown.host_meta),
         Route("/.well-known/nodeinfo", wellknown.nodeinfo_links),
         Route("/nodeinfo/2.1", wellknown.nodeinfo),
         Route("/actor", ap.actor),
-        Route("/actor/inbox", ap.inbox, methods=["POST"]),
+        Route("/actor/inbox", inbox, methods=["POST"]),
         Route("/actor/outbox", ap.outbox),
         Route("/users/{username}", ap.actor),
         Route("/users/{username}/outbox", ap.outbox),
