@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 BATCH = 32
 POLL_SECONDS = 5.0
 MAX_ATTEMPTS = 8
-YIELD = 4  # under load a worker rests 4 times as long as its last batch took
+YIELD = 3  # under load a worker rests 3 times as long as its last batch took (bench/README.md: the trade-off)
 RECEIVING_WINDOW = 0.05  # seconds: "the inbox is receiving" when it stored something this recently
 
 
