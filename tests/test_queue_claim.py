@@ -40,3 +40,10 @@ async def test_the_migration_keeps_the_other_indexes(town):
     assert not {"idx_inbox_items_state_ac6052", "idx_inbox_items_next_at_b4b9e9", "idx_deliveries_state_25821f",
                 "idx_deliveries_next_at_d57f64"} & names
     assert len(names) == 7 if backend() == "postgres" else 5  # + primary keys, unique activity_id, (activity, inbox)
+
+
+def test_multirow_values_number_the_parameters_across_rows():
+    from fedineighbour.storage.queue import values_rows
+
+    assert values_rows("(?,?,'received',0,?)", 2, postgres=True) == "($1,$2,'received',0,$3),($4,$5,'received',0,$6)"
+    assert values_rows("(?,?)", 3, postgres=False) == "(?,?),(?,?),(?,?)"

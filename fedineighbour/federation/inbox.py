@@ -32,7 +32,7 @@ from fedineighbour.federation.signatures import verify_request
 from fedineighbour.storage.database import sqlite_path
 from fedineighbour.storage.direct_sqlite import DirectSqlite, checkpoint
 from fedineighbour.storage.models import Account
-from fedineighbour.storage.queue import sqlite_ts
+from fedineighbour.storage.queue import sqlite_ts, values_rows
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
@@ -147,12 +147,10 @@ _COLUMNS = 'activity_id, actor_id, "type", payload, state, attempts, next_attemp
 
 @functools.lru_cache(maxsize=2 * INSERT_CHUNK + 2)
 def _insert_sql(rows: int, postgres: bool) -> str:
+    values = values_rows("(?,?,?,?,'received',0,?,?)", rows, postgres=postgres)
     if postgres:
-        groups = ",".join(f"(${6 * i + 1},${6 * i + 2},${6 * i + 3},${6 * i + 4},'received',0,${6 * i + 5},"
-                          f"${6 * i + 6})" for i in range(rows))
-        return f"INSERT INTO inbox_items ({_COLUMNS}) VALUES {groups} ON CONFLICT DO NOTHING"
-    groups = ",".join(["(?,?,?,?,'received',0,?,?)"] * rows)
-    return f"INSERT OR IGNORE INTO inbox_items ({_COLUMNS}) VALUES {groups}"
+        return f"INSERT INTO inbox_items ({_COLUMNS}) VALUES {values} ON CONFLICT DO NOTHING"
+    return f"INSERT OR IGNORE INTO inbox_items ({_COLUMNS}) VALUES {values}"
 
 
 def insert_statements(rows: Sequence[Row], *, postgres: bool) -> Iterator[tuple[str, list[Any], Sequence[Row]]]:

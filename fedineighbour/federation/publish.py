@@ -16,7 +16,7 @@ from fedineighbour.federation import to_ap
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.urls import AS_PUBLIC
 from fedineighbour.storage.models import Account, Follow, HostHealth, Note, OutboundActivity
-from fedineighbour.storage.queue import sqlite_ts
+from fedineighbour.storage.queue import sqlite_ts, values_rows
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
@@ -72,8 +72,7 @@ _DELIVERY_CHUNK = 4000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 160
 
 
 async def insert_deliveries(activity_id: int, rows: list[tuple[str, str, str]], *, using_db: Any = None) -> None:
-    """One deliveries row per (inbox, host, state), due now: multi-row INSERTs, a few for thousands of rows
-    (the ORM's bulk_create builds a model object per row, which costs more than the writing)."""
+    """One deliveries row per (inbox, host, state), due now: multi-row INSERTs, a few for thousands of rows."""
     conn = using_db or connections.get("default")
     postgres = _is_postgres(conn)
     now = datetime.now(UTC)
@@ -82,17 +81,11 @@ async def insert_deliveries(activity_id: int, rows: list[tuple[str, str, str]], 
     for start in range(0, len(rows), chunk_size):
         chunk = rows[start:start + chunk_size]
         values: list[Any] = []
-        groups = []
         for inbox, host, state in chunk:
-            if postgres:
-                n = len(values)
-                groups.append(f"(${n + 1},${n + 2},${n + 3},${n + 4},0,${n + 5},${n + 6})")
             values += (activity_id, inbox, host, state, when, when)
-        if not postgres:
-            groups = ["(?,?,?,?,0,?,?)"] * len(chunk)
         await conn.execute_query(
             "INSERT INTO deliveries (activity_id, inbox, host, state, attempts, next_attempt_at, created_at) "
-            f"VALUES {','.join(groups)}", values)
+            f"VALUES {values_rows('(?,?,?,?,0,?,?)', len(chunk), postgres=postgres)}", values)
 
 
 async def send(rt: Runtime, actor: Account, doc: dict[str, Any], inboxes: Iterable[str], *, key: str,

@@ -13,6 +13,7 @@ only connection, and every request of the process waits for it).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,20 @@ SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@functools.lru_cache(maxsize=512)
+def values_rows(template: str, rows: int, *, postgres: bool) -> str:
+    """The VALUES list of a multi-row INSERT: `template` (one row, "?" for each parameter, e.g.
+    "(?,?,'received',0,?)") `rows` times, the "?" numbered $1, $2, … across all rows on PostgreSQL.
+    Queues write rows by the thousand: the ORM's bulk_create builds a model object per row, which costs more
+    than the writing."""
+    if not postgres:
+        return ",".join([template] * rows)
+    parts = template.split("?")
+    width = len(parts) - 1
+    return ",".join("".join(part + (f"${row * width + i + 1}" if i < width else "") for i, part in enumerate(parts))
+                    for row in range(rows))
 
 
 async def claim_rows(model: type[Model], ready_state: str, limit: int, lease_seconds: int, *, postgres: bool,
