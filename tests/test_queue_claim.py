@@ -9,7 +9,7 @@ import pytest
 from tortoise import connections
 
 from fedineighbour.storage.database import sqlite_path
-from fedineighbour.storage.queue import sqlite_claim_sql
+from fedineighbour.storage.queue import sqlite_claim_sql, values_rows
 from tests.dbtools import town_fixture  # noqa: F401 - provides the `town` fixture
 from tests.instances import backend
 
@@ -43,7 +43,5 @@ async def test_the_migration_keeps_the_other_indexes(town):
 
 
 def test_multirow_values_number_the_parameters_across_rows():
-    from fedineighbour.storage.queue import values_rows
-
     assert values_rows("(?,?,'received',0,?)", 2, postgres=True) == "($1,$2,'received',0,$3),($4,$5,'received',0,$6)"
     assert values_rows("(?,?)", 3, postgres=False) == "(?,?),(?,?),(?,?)"
