@@ -5,40 +5,69 @@ reservations, shares, matches, saved searches, loans due back), newest first.
 Each item's `id` is a string unique across the feed ("n..." social, "x..." exchange); exchange items carry
 `offer` (with `answer_id`, `saved_search_id`), social ones `note`.
 
-Paging: `limit` (1-100) and `cursor`, the `next_cursor` of the previous page: the creation time of the
-page's last item, both tables being read before it. Two notifications created in the same microsecond on
-either side of a page boundary are the only way to miss one.
+Paging: `limit` (1-100) and `cursor`, the `next_cursor` of the previous page. The feed is in one total
+order, (created_at, kind, id) newest first, and the cursor is the last item's place in it, so no item is
+skipped or repeated, even two created in the same microsecond on either side of a page boundary.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from tortoise.expressions import Q
 
 from fedineighbour.storage.models import Account, Notification
 from fedineighbour.storage.offer_models import OfferNotification
 from fedineighbour.web.api_common import ApiError, account_json, authenticated, page_limit
 from fedineighbour.web.offer_json import notification_json
 
+# Where two notifications share a creation time, the exchange's come first (any fixed order would do).
+RANK = {"n": 0, "x": 1}
 
-def encode_cursor(created_at: datetime) -> str:
-    return base64.urlsafe_b64encode(created_at.isoformat().encode()).decode().rstrip("=")
+
+@dataclass(frozen=True)
+class Place:
+    """A notification's place in the feed's order: (created_at, RANK[kind], id), newest first."""
+    created_at: datetime
+    kind: str  # "n" social, "x" exchange
+    id: int
+
+    def key(self) -> tuple[datetime, int, int]:
+        return self.created_at, RANK[self.kind], self.id
 
 
-def decode_cursor(cursor: str | None) -> datetime | None:
+def encode_cursor(place: Place) -> str:
+    text = f"{place.created_at.isoformat()}|{place.kind}|{place.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> Place | None:
     if not cursor:
         return None
     try:
-        when = datetime.fromisoformat(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        when, kind, ident = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        place = Place(datetime.fromisoformat(when), kind, int(ident))
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        when = None
-    if when is None or when.tzinfo is None:
+        place = None
+    if place is None or place.created_at.tzinfo is None or place.kind not in RANK:
         raise ApiError(422, "cursor: not one of ours", {"cursor": "use next_cursor as given"})
-    return when
+    return place
+
+
+def after(place: Place | None, kind: str) -> Q:
+    """The rows of the `kind` table that come after `place` in the feed (older, or as old and lower)."""
+    if place is None:
+        return Q()
+    if RANK[kind] == RANK[place.kind]:
+        return Q(created_at__lt=place.created_at) | Q(created_at=place.created_at, id__lt=place.id)
+    if RANK[kind] < RANK[place.kind]:
+        return Q(created_at__lte=place.created_at)
+    return Q(created_at__lt=place.created_at)
 
 
 def social_json(n: Notification, host: str) -> dict:
@@ -52,17 +81,19 @@ def social_json(n: Notification, host: str) -> dict:
 async def notifications(request: Request, me: Account) -> Response:
     limit = page_limit(request)
     before = decode_cursor(request.query_params.get("cursor"))
-    social = Notification.filter(account_id=me.id)
-    exchange = OfferNotification.filter(account_id=me.id)
-    if before is not None:
-        social, exchange = social.filter(created_at__lt=before), exchange.filter(created_at__lt=before)
-    host = request.app.state.rt.settings.host
-    socials = await social.select_related("from_account", "note").order_by("-created_at", "-id").limit(limit)
-    exchanges = await exchange.select_related("offer", "from_account").order_by("-created_at", "-id").limit(limit)
-    rows = [(n.created_at, social_json(n, host)) for n in socials]
-    rows += [(n.created_at, {**notification_json(n, host), "id": f"x{n.id}"}) for n in exchanges]
-    rows.sort(key=lambda row: row[0], reverse=True)
+    items, next_cursor = await feed_page(me.id, request.app.state.rt.settings.host, limit, before)
+    return JSONResponse({"items": items, "next_cursor": next_cursor})
+
+
+async def feed_page(account_id: int, host: str, limit: int, before: Place | None) -> tuple[list[dict], str | None]:
+    """One page of the feed after `before`: (items, next_cursor or None at the end)."""
+    socials = await (Notification.filter(after(before, "n"), account_id=account_id)
+                     .select_related("from_account", "note").order_by("-created_at", "-id").limit(limit))
+    exchanges = await (OfferNotification.filter(after(before, "x"), account_id=account_id)
+                       .select_related("offer", "from_account").order_by("-created_at", "-id").limit(limit))
+    rows = [(Place(n.created_at, "n", n.id), social_json(n, host)) for n in socials]
+    rows += [(Place(n.created_at, "x", n.id), {**notification_json(n, host), "id": f"x{n.id}"}) for n in exchanges]
+    rows.sort(key=lambda row: row[0].key(), reverse=True)
     page = rows[:limit]
     more = len(rows) > limit or len(socials) == limit or len(exchanges) == limit
-    return JSONResponse({"items": [item for _, item in page],
-                         "next_cursor": encode_cursor(page[-1][0]) if more and page else None})
+    return [item for _, item in page], (encode_cursor(page[-1][0]) if more and page else None)
