@@ -78,13 +78,19 @@ async def clean_photo(raw: bytes, alt: str = "") -> Photo:
     return await asyncio.to_thread(_clean, raw, alt.strip())
 
 
-async def add_photos(ex: Exchange, store: MediaStore, offer: Offer, by: Account,
-                     photos: list[Photo]) -> list[OfferMedia]:
+async def check_room(offer: Offer, by: Account, count: int) -> None:
+    """OfferDenied/OfferInvalid unless `by` may add `count` photos to the post now. The API asks before it
+    decodes any upload (decoding is the expensive part); add_photos asks again, as the rule's keeper."""
     if offer.author_id != by.id:
         raise OfferDenied(403, "only the author adds photos")
     existing = await OfferMedia.filter(offer_id=offer.id).count()
-    if existing + len(photos) > MAX_PHOTOS:
+    if existing + count > MAX_PHOTOS:
         raise OfferInvalid({"photos": f"at most {MAX_PHOTOS} photos per post ({existing} already)"})
+
+
+async def add_photos(ex: Exchange, store: MediaStore, offer: Offer, by: Account,
+                     photos: list[Photo]) -> list[OfferMedia]:
+    await check_room(offer, by, len(photos))
     last = await OfferMedia.filter(offer_id=offer.id).order_by("-position").first()
     position = (last.position + 1) if last else 0
     names: list[str] = []

@@ -45,8 +45,7 @@ async def _read(upload: UploadFile) -> bytes:
 async def upload(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await offer_by_key(request.path_params["key"])
-    if offer.author_id != me.id:
-        return error(403, "only the author adds photos")
+    await photos.check_room(offer, me, 0)  # refused before the upload is read
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > photos.MAX_PHOTOS * photos.MAX_BYTES + 1024 * 1024:
         return error(413, "too large: at most 8 photos of 10 MB")
@@ -61,9 +60,7 @@ async def upload(request: Request, me: Account | None) -> Response:
         alts = [a if isinstance(a, str) else "" for a in form.getlist("alt")]
         if not files:
             raise OfferInvalid({"photos": "no `file` part"})
-        existing = await OfferMedia.filter(offer_id=offer.id).count()
-        if existing + len(files) > photos.MAX_PHOTOS:
-            raise OfferInvalid({"photos": f"at most {photos.MAX_PHOTOS} photos per post ({existing} already)"})
+        await photos.check_room(offer, me, len(files))
         cleaned = [await photos.clean_photo(await _read(f), alts[i] if i < len(alts) else "")
                    for i, f in enumerate(files)]
     finally:
