@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
+from tortoise.queryset import QuerySet
 
 from fedineighbour.federation import to_ap
 from fedineighbour.federation.signatures import verify_request
@@ -119,23 +123,30 @@ async def outbox(request: Request) -> Response:
         from fedineighbour.web.activitypub_offers import town_outbox
 
         return await town_outbox(request, account)
-    base = account.outbox
     query = Note.filter(author_id=account.id, local=True, deleted_at=None, visibility__in=["public", "unlisted"])
+
+    def create(n: Note) -> dict:
+        to, cc = to_ap.addressing(n, account)
+        return to_ap.activity(f"{n.ap_id}/activity", "Create", account, to_ap.note_object(n, account, context=False),
+                              to=to, cc=cc, published=n.published)
+
+    return await paged_outbox(request, account.outbox, query, create)
+
+
+async def paged_outbox(request: Request, base: str, query: QuerySet, render: Callable[[Any], dict]) -> Response:
+    """An outbox: the OrderedCollection, or with ?page=true one page of `query`'s rows as activities, newest
+    first, the next page after &max_id=<the last row's id>."""
     total = await query.count()
-    page = request.query_params.get("page")
-    if page is None:
+    if request.query_params.get("page") is None:
         return ap_response(to_ap.ordered_collection(base, total, f"{base}?page=true"))
     max_id = request.query_params.get("max_id")
     if max_id and max_id.isdigit():
         query = query.filter(id__lt=int(max_id))
-    notes = await query.order_by("-id").limit(PAGE_SIZE)
-    items = [to_ap.activity(f"{n.ap_id}/activity", "Create", account, to_ap.note_object(n, account, context=False),
-                            to=to_ap.addressing(n, account)[0], cc=to_ap.addressing(n, account)[1],
-                            published=n.published) for n in notes]
-    items = [to_ap.strip_context(i) for i in items]
-    next_page = f"{base}?page=true&max_id={notes[-1].id}" if len(notes) == PAGE_SIZE else None
-    return ap_response(to_ap.collection_page(f"{base}?page=true" + (f"&max_id={max_id}" if max_id else ""),
-                                             base, items, next_page))
+    rows = await query.order_by("-id").limit(PAGE_SIZE)
+    items = [to_ap.strip_context(render(row)) for row in rows]
+    next_page = f"{base}?page=true&max_id={rows[-1].id}" if len(rows) == PAGE_SIZE else None
+    page_id = f"{base}?page=true" + (f"&max_id={max_id}" if max_id else "")
+    return ap_response(to_ap.collection_page(page_id, base, items, next_page))
 
 
 async def _follow_collection(request: Request, followers: bool) -> Response:

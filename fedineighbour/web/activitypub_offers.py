@@ -54,19 +54,11 @@ async def offer(request: Request) -> Response:
 
 async def town_outbox(request: Request, town: Account) -> Response:
     """Announces of the town's current offers (open or reserved, not expired), newest first."""
+    from fedineighbour.web.activitypub import paged_outbox  # activitypub routes the town's outbox here
+
     rt = request.app.state.rt
-    base = town.outbox
     now = datetime.now(UTC)
     query = Offer.filter(Q(expires_at__gt=now) | Q(expires_at=None), local=True, deleted_at=None,
-                         visibility="public", status__in=("open", "reserved"))
-    total = await query.count()
-    if request.query_params.get("page") is None:
-        return ap_response(to_ap.ordered_collection(base, total, f"{base}?page=true"))
-    max_id = request.query_params.get("max_id")
-    if max_id and max_id.isdigit():
-        query = query.filter(id__lt=int(max_id))
-    rows = await query.select_related("author").order_by("-id").limit(PAGE_SIZE)
-    items = [to_ap.strip_context(announce_document(rt, o, o.author.ap_id, town)) for o in rows]
-    next_page = f"{base}?page=true&max_id={rows[-1].id}" if len(rows) == PAGE_SIZE else None
-    page_id = f"{base}?page=true" + (f"&max_id={max_id}" if max_id else "")
-    return ap_response(to_ap.collection_page(page_id, base, items, next_page))
+                         visibility="public", status__in=("open", "reserved")).select_related("author")
+    return await paged_outbox(request, town.outbox, query,
+                              lambda o: announce_document(rt, o, o.author.ap_id, town))
