@@ -7,11 +7,14 @@ import sqlite3
 
 import pytest
 from tortoise import connections
+from tortoise.migrations.api.migrate import migrate as run_migrations
 
+from fedineighbour.storage import database
 from fedineighbour.storage.database import sqlite_path
-from fedineighbour.storage.queue import sqlite_claim_sql, values_rows
+from fedineighbour.storage.models import InboxItem
+from fedineighbour.storage.queue import claim_rows, sqlite_claim_sql, values_rows
 from tests.dbtools import town_fixture  # noqa: F401 - provides the `town` fixture
-from tests.instances import backend
+from tests.instances import backend, drop_database, new_database_url
 
 pytestmark = pytest.mark.postgres
 
@@ -40,6 +43,31 @@ async def test_the_migration_keeps_the_other_indexes(town):
     assert not {"idx_inbox_items_state_ac6052", "idx_inbox_items_next_at_b4b9e9", "idx_deliveries_state_25821f",
                 "idx_deliveries_next_at_d57f64"} & names
     assert len(names) == 7 if backend() == "postgres" else 5  # + primary keys, unique activity_id, (activity, inbox)
+
+
+async def test_a_town_made_before_0003_upgrades_with_its_rows(tmp_path):
+    """`init` on an existing database applies 0003 in place: the queued rows stay, the indexes change."""
+    url, pg_db = new_database_url(tmp_path, "upgrade")  # empty, of the backend under test
+    try:
+        await run_migrations(config=database.tortoise_config(url), target="models.0002_offers")
+        await database.open_database(url)
+        try:
+            await connections.get("default").execute_query(
+                "INSERT INTO inbox_items (activity_id, actor_id, type, payload, state, attempts, next_attempt_at, "
+                "received_at) VALUES ('https://a.example/1', 'https://a.example/u', 'Like', '{}', 'received', 0, "
+                "'2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')")
+        finally:
+            await database.close_database()
+        await database.migrate(url)
+        await database.open_database(url)
+        try:
+            assert await InboxItem.all().values_list("activity_id", flat=True) == ["https://a.example/1"]
+            claimed = await claim_rows(InboxItem, "received", 32, 60, postgres=backend() == "postgres")
+            assert [row["id"] for row in claimed] == [(await InboxItem.get(activity_id="https://a.example/1")).id]
+        finally:
+            await database.close_database()
+    finally:
+        drop_database(pg_db)
 
 
 def test_multirow_values_number_the_parameters_across_rows():
