@@ -6,9 +6,9 @@ Rows are written by InboxWriter in batches: a 202 is answered once its batch is 
 
 This is the hot path of a busy server (bench/inbox.py): per request it parses the JSON once, checks the
 domain policy on cached host names, verifies the signature against the in-memory key cache, and hands a
-plain tuple to the writer, which stores a whole batch with one multi-row INSERT (one database round
-trip). Marking the senders' hosts alive (delivery health) is coalesced off the request path
-(delivery.HostHealthWriter).
+plain tuple to the writer, which stores a whole batch with one multi-row INSERT (on SQLite written on the
+event loop's thread, see storage/direct_sqlite.py; on PostgreSQL one round trip). Marking the senders'
+hosts alive (delivery health) is coalesced off the request path (delivery.HostHealthWriter).
 """
 
 from __future__ import annotations
