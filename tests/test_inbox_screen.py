@@ -12,7 +12,7 @@ import pytest
 from fedineighbour.federation.from_ap import Unsupported, parse_activity
 from fedineighbour.federation.handlers import build_registry
 from fedineighbour.federation.handlers_content import NOT_ADDRESSED, creates_for_nobody
-from fedineighbour.federation.inbox_worker import InboxWorker
+from fedineighbour.federation.inbox_worker import REST_MAX, YIELD, InboxWorker, rest_after
 from fedineighbour.storage.models import InboxItem, Note
 from tests.dbtools import town_fixture  # noqa: F401 - provides the `town` fixture
 from tests.handler_helpers import follow_row, handle
@@ -59,3 +59,8 @@ async def test_a_batch_is_screened_and_the_rest_handled(town):
     stored = set(await Note.all().values_list("ap_id", flat=True))
     assert stored == {followed["object"]["id"], mentioning["object"]["id"]}
     assert town.fetched == []  # nothing was fetched to set the others aside
+
+
+def test_a_worker_rests_in_proportion_to_its_batch_but_never_long():
+    assert rest_after(0.01) == pytest.approx(0.01 * YIELD)
+    assert rest_after(10.0) == REST_MAX  # a batch that waited on a slow fetch

@@ -28,6 +28,7 @@ BATCH = 32
 POLL_SECONDS = 5.0
 MAX_ATTEMPTS = 8
 YIELD = 3  # under load a worker rests 3 times as long as its last batch took (bench/README.md: the trade-off)
+REST_MAX = 1.0  # seconds: a batch slowed by the network (a fetch timing out) does not stall the queue for long
 RECEIVING_WINDOW = 0.05  # seconds: "the inbox is receiving" when it stored something this recently
 
 
@@ -55,7 +56,7 @@ class InboxWorker:
             elif self._receiving():
                 # Serving requests comes first: while the inbox is receiving, the handlers get about 1/(1+YIELD) of
                 # this process (bench/inbox.py prints what they still get done during a burst).
-                await asyncio.sleep((time.monotonic() - started) * YIELD)
+                await asyncio.sleep(rest_after(time.monotonic() - started))
 
     def _receiving(self) -> bool:
         writer = self.rt.inbox_writer
@@ -136,6 +137,11 @@ class InboxWorker:
         sql = (f"UPDATE inbox_items SET state = {mark(1)}, last_error = {mark(2)}, attempts = {mark(3)}, "
                f"locked_until = NULL WHERE id = {mark(4)}")
         await connections.get("default").execute_many(sql, [[f.state, f.error, f.attempts, f.id] for f in finished])
+
+
+def rest_after(batch_seconds: float) -> float:
+    """How long a worker rests after a batch while the inbox is receiving."""
+    return min(batch_seconds * YIELD, REST_MAX)
 
 
 def _parsed(payload: str) -> ParsedActivity | Exception:
