@@ -1,26 +1,20 @@
 """WebFinger client against a real aiohttp server on loopback."""
 
 import contextlib
-import socket
 
 import pytest
 from aiohttp import web
 
 from fedineighbour.federation.fetch import Fetcher, FetchError
 from fedineighbour.federation.webfinger_client import parse_handle, resolve_handle
+from tests.fetch_helpers import serve
 
 
 @contextlib.asynccontextmanager
-async def serve(app: web.Application, host: str = "127.0.0.1"):
-    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((host, 0))
-    await web.SockSite(runner, sock).start()
-    try:
-        yield f"{host}:{sock.getsockname()[1]}"
-    finally:
-        await runner.cleanup()
+async def serve_host(app: web.Application, host: str = "127.0.0.1"):
+    """fetch_helpers.serve, yielding "host:port" (what a handle carries) instead of the base URL."""
+    async with serve(app, host) as base:
+        yield base.removeprefix("http://")
 
 
 def webfinger_app(seen: list, links_for=None) -> web.Application:
@@ -98,7 +92,7 @@ def test_parse_handle_rejects(bad, message):
 @pytest.mark.parametrize("form", ["alice@{h}", "@alice@{h}", "acct:alice@{h}"])
 async def test_resolves_over_http_after_https_cannot_connect(fetcher, form):
     seen: list = []
-    async with serve(webfinger_app(seen), host="127.0.0.2") as host:
+    async with serve_host(webfinger_app(seen), host="127.0.0.2") as host:
         actor = await resolve_handle(fetcher, form.format(h=host), allow_http=True)
     assert actor == f"http://{host}/users/alice"
     # the https attempt never produced a request; the http one asked for the canonical resource
@@ -107,7 +101,7 @@ async def test_resolves_over_http_after_https_cannot_connect(fetcher, form):
 
 async def test_no_http_fallback_unless_allowed(fetcher):
     seen: list = []
-    async with serve(webfinger_app(seen)) as host:
+    async with serve_host(webfinger_app(seen)) as host:
         with pytest.raises(FetchError) as e:
             await resolve_handle(fetcher, f"alice@{host}", allow_http=False)
     assert e.value.kind == "network"
@@ -117,7 +111,7 @@ async def test_no_http_fallback_unless_allowed(fetcher):
 
 async def test_unknown_user_is_an_error(fetcher):
     seen: list = []
-    async with serve(webfinger_app(seen)) as host:
+    async with serve_host(webfinger_app(seen)) as host:
         with pytest.raises(FetchError) as e:
             await resolve_handle(fetcher, f"carol@{host}", allow_http=True)
     assert e.value.status == 404
@@ -125,7 +119,7 @@ async def test_unknown_user_is_an_error(fetcher):
 
 
 async def test_no_activitypub_self_link_is_an_error(fetcher):
-    async with serve(webfinger_app([])) as host:
+    async with serve_host(webfinger_app([])) as host:
         with pytest.raises(FetchError, match="no 'self' link"):
             await resolve_handle(fetcher, f"bob@{host}", allow_http=True)
 
@@ -135,7 +129,7 @@ async def test_ld_json_self_link_with_profile_accepted(fetcher):
         return [{"rel": "self", "type": 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"',
                  "href": f"http://{host}/actors/7"}]
 
-    async with serve(webfinger_app([], links_for=links)) as host:
+    async with serve_host(webfinger_app([], links_for=links)) as host:
         assert await resolve_handle(fetcher, f"dave@{host}", allow_http=True) == f"http://{host}/actors/7"
 
 
@@ -143,7 +137,7 @@ async def test_private_host_refused_without_fallback():
     seen: list = []
     f = Fetcher(allow_http=True, allow_private_addresses=False)
     try:
-        async with serve(webfinger_app(seen)) as host:
+        async with serve_host(webfinger_app(seen)) as host:
             with pytest.raises(FetchError) as e:
                 await resolve_handle(f, f"alice@{host}", allow_http=True)
     finally:

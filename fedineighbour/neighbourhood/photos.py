@@ -78,11 +78,15 @@ async def clean_photo(raw: bytes, alt: str = "") -> Photo:
     return await asyncio.to_thread(_clean, raw, alt.strip())
 
 
+def check_author(offer: Offer, by: Account) -> None:
+    if offer.author_id != by.id:
+        raise OfferDenied(403, "only the author adds photos")
+
+
 async def check_room(offer: Offer, by: Account, count: int) -> None:
     """OfferDenied/OfferInvalid unless `by` may add `count` photos to the post now. The API asks before it
     decodes any upload (decoding is the expensive part); add_photos asks again, as the rule's keeper."""
-    if offer.author_id != by.id:
-        raise OfferDenied(403, "only the author adds photos")
+    check_author(offer, by)
     existing = await OfferMedia.filter(offer_id=offer.id).count()
     if existing + count > MAX_PHOTOS:
         raise OfferInvalid({"photos": f"at most {MAX_PHOTOS} photos per post ({existing} already)"})

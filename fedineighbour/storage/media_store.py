@@ -1,7 +1,9 @@
 """Where uploaded files live. One small interface, so S3 (or any object store) can replace the local disk.
 
 A name is what the database keeps (OfferMedia.path): `ab/<32 hex>.jpg`, random, never chosen by a user.
-`LocalMediaStore` writes under `<data_dir>/media/` and is served at `{base}/media/{name}` by the app.
+`LocalMediaStore` writes under `<data_dir>/media/`; the app serves it at `{base}/media/{name}`
+(web/api_offer_media.serve_media), the URL offers_to_ap.media_url gives. An object store would change those two
+places: its files are served, and found, at its own address.
 """
 
 from __future__ import annotations
@@ -14,16 +16,13 @@ from typing import Protocol
 
 NAME_RE = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{32}\.(jpg|png|webp)$")
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+MIME_TYPES = {extension: mime for mime, extension in EXTENSIONS.items()}
 
 
 class MediaStore(Protocol):
     def save(self, data: bytes, mime: str) -> str: ...
 
-    def open(self, name: str) -> bytes: ...
-
     def delete(self, name: str) -> None: ...
-
-    def url(self, name: str) -> str: ...
 
 
 def new_name(mime: str) -> str:
@@ -36,9 +35,8 @@ def valid_name(name: str) -> bool:
 
 
 class LocalMediaStore:
-    def __init__(self, root: Path, base_url: str) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.base_url = base_url.rstrip("/")
 
     def path(self, name: str) -> Path:
         if not valid_name(name):
@@ -55,14 +53,8 @@ class LocalMediaStore:
         os.replace(tmp, target)
         return name
 
-    def open(self, name: str) -> bytes:
-        return self.path(name).read_bytes()
-
     def delete(self, name: str) -> None:
         try:
             self.path(name).unlink()
         except FileNotFoundError:
             pass
-
-    def url(self, name: str) -> str:
-        return f"{self.base_url}/media/{name}"

@@ -15,7 +15,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from fedineighbour.neighbourhood import photos
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.offers import OfferDenied, offer_by_key
-from fedineighbour.storage.media_store import LocalMediaStore, valid_name
+from fedineighbour.storage.media_store import MIME_TYPES, LocalMediaStore, valid_name
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import OfferMedia
 from fedineighbour.web.api_common import error, json_body
@@ -30,7 +30,7 @@ def media_store(request: Request) -> LocalMediaStore:
     store = getattr(state, "media_store", None)
     if store is None:
         settings = state.settings
-        store = state.media_store = LocalMediaStore(settings.data_path / "media", settings.base_url)
+        store = state.media_store = LocalMediaStore(settings.data_path / "media")
     return store
 
 
@@ -45,7 +45,7 @@ async def _read(upload: UploadFile) -> bytes:
 async def upload(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await offer_by_key(request.path_params["key"])
-    await photos.check_room(offer, me, 0)  # refused before the upload is read
+    photos.check_author(offer, me)  # refused before the upload is read
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > photos.MAX_PHOTOS * photos.MAX_BYTES + 1024 * 1024:
         return error(413, "too large: at most 8 photos of 10 MB")
@@ -98,6 +98,6 @@ async def serve_media(request: Request) -> Response:
     path = store.path(name)
     if not path.is_file():
         return error(404, "no such file")
-    mime = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}[name.rsplit(".", 1)[1]]
+    mime = MIME_TYPES[name.rsplit(".", 1)[1]]
     return FileResponse(path, media_type=mime, headers={
         "Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"})
