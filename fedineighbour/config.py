@@ -50,6 +50,7 @@ class FederationSettings:
     inbox_max_bytes: int = 1024 * 1024
     fetch_max_bytes: int = 2 * 1024 * 1024
     fetch_timeout: float = 10.0
+    key_fetch_timeout: float = 5.0  # an inbox POST whose key is not fetched within this gets 401 (retried later)
     delivery_timeout: float = 15.0
     delivery_concurrency: int = 32
     clock_skew_seconds: int = 3600

@@ -11,6 +11,8 @@ from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME, Urls
 from fedineighbour.storage.models import Account
 
 USER_AGENT = "fedineighbour/0.1"
+KEY_CONNECTIONS = 16
+KEY_CONNECTIONS_PER_HOST = 2
 
 
 async def build_runtime(settings: Settings) -> Runtime:
@@ -28,7 +30,14 @@ async def build_runtime(settings: Settings) -> Runtime:
     fetcher = Fetcher(allow_http=fed.allow_http, allow_private_addresses=fed.allow_private_addresses,
                       max_bytes=fed.fetch_max_bytes, timeout=fed.fetch_timeout,
                       user_agent=f"{USER_AGENT} (+{settings.base_url})", signer=signer if instance else None)
-    rt = Runtime(settings=settings, urls=urls, fetcher=fetcher, keys=keys, policy=DomainPolicy())
+    # Key fetches are what unverified senders can cause: their own small pool, so they never take the
+    # connections deliveries and handlers use, and their own timeout.
+    key_fetcher = Fetcher(allow_http=fed.allow_http, allow_private_addresses=fed.allow_private_addresses,
+                          max_bytes=fed.fetch_max_bytes, timeout=min(fed.fetch_timeout, fed.key_fetch_timeout),
+                          user_agent=f"{USER_AGENT} (+{settings.base_url})", signer=signer if instance else None,
+                          connection_limit=KEY_CONNECTIONS, connection_limit_per_host=KEY_CONNECTIONS_PER_HOST)
+    rt = Runtime(settings=settings, urls=urls, fetcher=fetcher, keys=keys, policy=DomainPolicy(),
+                 key_fetcher=key_fetcher)
     keys.runtime = rt
     await rt.policy.refresh(force=True)
     return rt
@@ -36,3 +45,5 @@ async def build_runtime(settings: Settings) -> Runtime:
 
 async def close_runtime(rt: Runtime) -> None:
     await rt.fetcher.close()
+    if rt.key_fetcher is not None:
+        await rt.key_fetcher.close()

@@ -154,6 +154,8 @@ async def open_town(tmp_path: Path, *, url: str = TOWN_URL, federation: dict[str
                     raise FetchError(f"offline test: no fetch of {target}", kind="network", url=target)
 
                 rt.fetcher.get_json = refuse  # type: ignore[method-assign]
+                if rt.key_fetcher is not None:
+                    rt.key_fetcher.get_json = refuse  # type: ignore[method-assign]
             try:
                 yield town
             finally:

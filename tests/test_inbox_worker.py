@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 import pytest
 
 from fedineighbour.federation.handlers import Context, Registry
-from fedineighbour.federation.inbox_worker import InboxWorker
+from fedineighbour.federation.inbox_worker import HELD_PER_HOST, InboxWorker
 from fedineighbour.storage.models import InboxItem
 from tests.dbtools import load_fixture, open_town
 
 pytestmark = pytest.mark.postgres
-HANDLING = 0.3  # seconds each slow Like takes
-COUNT = 6  # the whole batch: 1.8 s, with a lease of 1 s
+HANDLING = 0.8  # seconds each slow Like takes
+COUNT = HELD_PER_HOST  # what one sender gets handled in a batch, PER_HOST at a time: 1.6 s, with a lease of 1 s
 
 
 async def store_likes(sender: str, count: int) -> None:
@@ -39,8 +39,8 @@ async def test_a_batch_outlasting_its_lease_is_handled_once(tmp_path):
 
         @registry.on("Like")
         async def slow_like(ctx: Context) -> None:
-            handled[ctx.activity.ap_id] += 1
             await asyncio.sleep(HANDLING)
+            handled[ctx.activity.ap_id] += 1
 
         first, second = InboxWorker(town.rt, registry), InboxWorker(town.rt, registry)
         holder = asyncio.create_task(first.run_once())

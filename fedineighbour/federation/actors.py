@@ -118,8 +118,9 @@ async def fetch_key_owner(rt: Runtime, key_id: str) -> Account | None:
     await rt.policy.refresh()
     if rt.urls.is_local(url) or rt.policy.is_blocked_url(url):
         return await Account.filter(key_id=key_id).first()
+    fetcher = rt.key_fetcher or rt.fetcher  # its own connections: a flood of key fetches never starves deliveries
     try:
-        doc = await rt.fetcher.get_json(url)
+        doc = await fetcher.get_json(url)
     except FetchError:
         return None
     if "inbox" not in doc and doc.get("owner"):  # a bare key document (some servers)
@@ -127,7 +128,7 @@ async def fetch_key_owner(rt: Runtime, key_id: str) -> Account | None:
         if not owner or urlsplit(owner).netloc != urlsplit(url).netloc:
             return None
         try:
-            doc = await rt.fetcher.get_json(owner)
+            doc = await fetcher.get_json(owner)
         except FetchError:
             return None
     try:

@@ -97,6 +97,8 @@ class Fetcher:
         timeout: float = 10.0,
         user_agent: str = "fedineighbour",
         signer: Callable[[], tuple[str, Any] | None] | None = None,
+        connection_limit: int = 256,
+        connection_limit_per_host: int = 8,
     ) -> None:
         """A given session is used as is: build its connector with netguard.make_connector, or the
         connect-time guard does not apply. `allowed_networks` (CIDRs) are let through even when private
@@ -110,11 +112,14 @@ class Fetcher:
         self.timeout = timeout
         self.user_agent = user_agent
         self.signer = signer
+        self.connection_limit = connection_limit
+        self.connection_limit_per_host = connection_limit_per_host
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or (self._own_session and self._session.closed):
             connector = make_connector(
-                allow_private_addresses=self.allow_private_addresses, allowed_networks=self.allowed_networks
+                allow_private_addresses=self.allow_private_addresses, allowed_networks=self.allowed_networks,
+                limit=self.connection_limit, limit_per_host=self.connection_limit_per_host,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -138,7 +143,16 @@ class Fetcher:
         return doc
 
     async def fetch_json(self, url: str, *, signed: bool = True, accept: str = AP_ACCEPT) -> tuple[str, dict]:
-        """As get_json, and also the URL finally answered after redirects (for origin checks)."""
+        """As get_json, and also the URL finally answered after redirects (for origin checks).
+        One deadline covers the whole redirect chain: a host answering each hop just in time cannot hold a
+        worker for MAX_REDIRECTS + 1 timeouts."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._follow(url, signed=signed, accept=accept)
+        except TimeoutError:
+            raise FetchError(f"timed out fetching {url} (redirects included)", kind="timeout", url=url) from None
+
+    async def _follow(self, url: str, *, signed: bool, accept: str) -> tuple[str, dict]:
         session = self._get_session()
         current = self._check(url)
         for _hop in range(MAX_REDIRECTS + 1):
@@ -173,6 +187,8 @@ class Fetcher:
                                          resp.status, kind="content_type", url=str(current))
                     body = await self._read_capped(resp, current)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                if isinstance(exc, TimeoutError) and asyncio.current_task().cancelling():
+                    raise  # the chain's deadline (fetch_json), not this hop's own timeout
                 raise self._network_error(exc, current) from None
             return str(current), self._parse(body, current)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects from {url}", kind="redirect", url=url)

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 
 from fedineighbour.federation import handlers_offers
 from fedineighbour.federation.actors import ActorError, get_actor
+from fedineighbour.federation.ap_json import ids_of
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.fetch import FetchError
 from fedineighbour.federation.from_ap import ParsedActivity, ParsedObject, Unsupported, parse_object
 from fedineighbour.federation.handlers import Context, Registry
 from fedineighbour.federation.handlers_actor import delete_actor
 from fedineighbour.federation.notify import notify
-from fedineighbour.federation.urls import PUBLIC_ALIASES
+from fedineighbour.federation.urls import PUBLIC_ALIASES, TOWN_USERNAME
 from fedineighbour.storage.models import Account, Follow, Interaction, Note, Report
 
 if TYPE_CHECKING:
@@ -121,8 +122,33 @@ async def creates_for_nobody(rt: Runtime, activities: Mapping[int, ParsedActivit
     return {key for key, actor in candidates.items() if actor not in followed}
 
 
+async def may_concern_us(rt: Runtime, activity: ParsedActivity, actor: Account) -> bool:
+    """Whether a Create might be kept here, judged from what was given (the activity's to/cc/audience, an
+    embedded copy's addressing) and our follows, before its object is fetched. A superset of what store_note
+    and handlers_offers.wanted_here accept: a local addressee or parent, a local follower of the actor, a local
+    follow of a followers collection it is addressed to, or our town following someone on the actor's server."""
+    obj = activity.object if isinstance(activity.object, ParsedObject) else None
+    audience = {*activity.to, *activity.cc, *ids_of(activity.raw.get("audience"))}
+    if obj is not None:
+        audience |= {*obj.to, *obj.cc, *obj.mentions, *([obj.audience] if obj.audience else [])}
+        if rt.urls.is_local(obj.in_reply_to):
+            return True
+    if any(rt.urls.is_local(a) for a in audience):
+        return True
+    follows = Follow.filter(state="accepted", follower__local=True)
+    if await follows.filter(target_id=actor.id).exists():
+        return True
+    if audience and await follows.filter(target__followers_url__in=list(audience)).exists():
+        return True
+    return bool(actor.domain) and await follows.filter(follower__username=TOWN_USERNAME,
+                                                       target__domain=actor.domain).exists()
+
+
 async def on_create(ctx: Context) -> None:
     obj = ctx.activity.object if isinstance(ctx.activity.object, ParsedObject) else None
+    needs_fetch = obj is None or host_of(obj.ap_id) != host_of(ctx.actor.ap_id)
+    if needs_fetch and not await may_concern_us(ctx.rt, ctx.activity, ctx.actor):
+        raise Unsupported(NOT_ADDRESSED)  # decided before fetching: a stranger's post costs us no request
     obj = await _authoritative(ctx, obj, ctx.activity.object_id)
     if await handlers_offers.handle_create(ctx, obj):  # an offer, or an answer to one of ours
         return

@@ -1,11 +1,16 @@
 """Keys: our actors' private keys for signing, remote actors' public keys for verifying.
 
 Remote keys are cached in memory and in the accounts table; a verification failure asks once
-with refresh=True, which refetches (key rotation).
+with refresh=True, which refetches (key rotation). Fetching is what a hostile sender can make us do, so it is
+bounded: concurrent lookups of one key share one fetch, a failed fetch is not retried for NEGATIVE_SECONDS, a
+key is refetched at most once per REFETCH_SECONDS, and a fetch taking longer than
+federation.key_fetch_timeout counts as failed (the POST gets 401; Mastodon retries later).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +24,8 @@ if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
 
 CACHE_SIZE = 10_000
+NEGATIVE_SECONDS = 60.0  # a key that could not be fetched is not asked for again this soon
+REFETCH_SECONDS = 300.0  # a key fetched this recently is not refetched when a signature fails to verify
 
 
 def load_own_private_key(pem: str) -> rsa.RSAPrivateKey:
@@ -36,6 +43,9 @@ class KeyStore:
         self._public: OrderedDict[str, PublicKeyInfo] = OrderedDict()
         self._private: dict[int, Any] = {}
         self.runtime: Runtime | None = None  # set once the runtime exists (the fetcher lives there)
+        self._inflight: dict[str, asyncio.Task[PublicKeyInfo | None]] = {}
+        self._failed_until: dict[str, float] = {}  # key id -> monotonic time before which it is not fetched
+        self._fetched_at: dict[str, float] = {}  # key id -> monotonic time of its last fetch
 
     def private_key(self, account: Account) -> Any:
         key = self._private.get(account.id)
@@ -69,13 +79,40 @@ class KeyStore:
                 info = PublicKeyInfo(key_id, account.ap_id, account.public_key_pem)
                 self.remember(info)
                 return info
-        if self.runtime is None:
+        elif time.monotonic() - self._fetched_at.get(key_id, float("-inf")) < REFETCH_SECONDS:
+            return self._public.get(key_id)  # fetched just now: a forged signature must not make us fetch again
+        if self.runtime is None or self._failed_until.get(key_id, 0.0) > time.monotonic():
             return None
+        task = self._inflight.get(key_id)
+        if task is None:
+            task = self._inflight[key_id] = asyncio.create_task(self._fetch(key_id))
+            task.add_done_callback(lambda _done: self._inflight.pop(key_id, None))
+        # shielded: one waiter giving up (its request cancelled) does not cancel the others' fetch
+        return await asyncio.shield(task)
+
+    async def _fetch(self, key_id: str) -> PublicKeyInfo | None:
         from fedineighbour.federation.actors import fetch_key_owner
 
-        account = await fetch_key_owner(self.runtime, key_id)
+        assert self.runtime is not None
+        now = time.monotonic()
+        _prune(self._fetched_at, now - REFETCH_SECONDS)
+        _prune(self._failed_until, now)
+        self._fetched_at[key_id] = now
+        try:
+            async with asyncio.timeout(self.runtime.settings.federation.key_fetch_timeout):
+                account = await fetch_key_owner(self.runtime, key_id)
+        except TimeoutError:
+            account = None
         if account is None or account.key_id != key_id or not account.public_key_pem:
+            self._failed_until[key_id] = time.monotonic() + NEGATIVE_SECONDS
             return None
         info = PublicKeyInfo(key_id, account.ap_id, account.public_key_pem)
         self.remember(info)
         return info
+
+
+def _prune(times: dict[str, float], before: float) -> None:
+    """Drop the entries older than `before` once the map is big (a sender inventing key ids grows it)."""
+    if len(times) > CACHE_SIZE:
+        for key in [k for k, t in times.items() if t < before]:
+            del times[key]

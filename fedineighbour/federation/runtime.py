@@ -34,6 +34,7 @@ class Runtime:
     keys: KeyStore
     policy: DomainPolicy
     wake: Wakeups = field(default_factory=Wakeups)
+    key_fetcher: Fetcher | None = None  # fetches keys for verifying signatures, on its own connections
     inbox_writer: Any = None  # inbox.InboxWriter, set by create_app
     exchange: Any = None  # neighbourhood.offers.Exchange, built on first use (handlers_offers.exchange_of)
     town_cache: dict = field(default_factory=dict)  # host -> (expiry, TownInfo | None), see town_info.py
