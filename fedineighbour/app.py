@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount
@@ -77,6 +78,7 @@ async def _error_500(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> Starlette:
+    from fedineighbour.web.errors import http_error
     from fedineighbour.web.routes import build_routes
     from fedineighbour.web.templating import build_templates
 
@@ -106,7 +108,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> Starlette:
         routes=[*build_routes(), Mount("/static", StaticFiles(packages=[("fedineighbour", "static")]),
                                          name="static")],
         lifespan=lifespan,
-        exception_handlers={500: _error_500},
+        exception_handlers={500: _error_500, HTTPException: http_error},
     )
     app.state.settings = settings
     app.state.templates = build_templates(settings)

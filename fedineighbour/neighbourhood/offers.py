@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 Listener = Callable[["Exchange", str, Offer, "OfferAnswer | None"], Awaitable[None]]
 EVENTS = ("created", "updated", "status", "deleted", "answered", "answer_withdrawn", "joined")
 
+KEY_MAX = 32  # the length of Offer.key
+
 
 class OfferDenied(Exception):
     """Not allowed or not possible now: status 403 (not yours), 404 (no such) or 409 (wrong state)."""
@@ -168,7 +170,9 @@ async def delete_offer(ex: Exchange, offer: Offer, by: Account) -> None:
 async def offer_by_key(key: str) -> Offer:
     """A post by its key: local posts have one, and so do remote ones given a key when received, so
     residents answer them through the same API."""
-    offer = await Offer.filter(key=key, deleted_at=None).select_related("author").first()
+    # A key longer than the column is no key of ours (and the ORM refuses to even compare it).
+    offer = None if len(key) > KEY_MAX else (
+        await Offer.filter(key=key, deleted_at=None).select_related("author").first())
     if offer is None:
         raise OfferDenied(404, "no such post")
     return offer

@@ -276,8 +276,10 @@ async def notifications(request: Request, me: Account | None) -> Response:
     """Answers, reservations, shares, matches, saved searches and loans due, newest first."""
     assert me is not None
     query = OfferNotification.filter(account_id=me.id)
-    max_id = request.query_params.get("max_id", "")
-    if max_id.isdigit():
+    max_id = request.query_params.get("max_id")
+    if max_id is not None:
+        if not max_id.isdigit() or int(max_id) >= 2**63:  # a row id, as the database stores it
+            return error(422, "max_id: expected a whole number", {"max_id": "expected a whole number"})
         query = query.filter(id__lt=int(max_id))
     rows = await query.select_related("offer", "from_account").order_by("-id").limit(50)
     host = request.app.state.rt.settings.host

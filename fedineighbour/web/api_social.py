@@ -87,10 +87,10 @@ async def update_me(request: Request, me: Account) -> Response:
         if not isinstance(data["locked"], bool):
             return invalid("locked", "expected true or false")
         changes["locked"] = data["locked"]
-    for field in ("display_name", "summary"):
+    for field, longest in (("display_name", 255), ("summary", 500)):  # 255: the column's length
         if field in data:
-            if not isinstance(data[field], str) or len(data[field]) > 500:
-                return invalid(field, "text of at most 500 characters")
+            if not isinstance(data[field], str) or len(data[field]) > longest:
+                return invalid(field, f"text of at most {longest} characters")
             changes[field] = data[field]
     if changes:
         await Account.filter(id=me.id).update(**changes)
@@ -101,6 +101,8 @@ async def update_me(request: Request, me: Account) -> Response:
 @authenticated
 async def create_note(request: Request, me: Account) -> Response:
     data = await json_body(request)
+    if not isinstance(data.get("summary", ""), str):
+        return invalid("summary", "expected text")
     try:
         note = await posts.create_note(request.app.state.rt, me, data.get("content"),
                                        data.get("visibility", "public"), in_reply_to=data.get("in_reply_to"),
@@ -112,8 +114,9 @@ async def create_note(request: Request, me: Account) -> Response:
 
 
 async def _own_note(request: Request, me: Account) -> Note:
-    note = await Note.filter(key=request.path_params["key"], local=True, deleted_at=None).select_related(
-        "author").first()
+    key = request.path_params["key"]
+    note = None if len(key) > 32 else await Note.filter(key=key, local=True, deleted_at=None).select_related(
+        "author").first()  # 32: Note.key's length; the ORM refuses to compare a longer one
     if note is None or note.author_id != me.id:
         raise ApiError(404, "no such note")
     return note

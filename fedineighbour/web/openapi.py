@@ -29,8 +29,17 @@ WRITE_ERRORS = {**ERRORS, "429": {"$ref": "#/components/responses/TooMany"}}
 STATE_ERRORS = {**WRITE_ERRORS, "403": {"$ref": "#/components/responses/Forbidden"},
                 "404": {"$ref": "#/components/responses/NotFound"},
                 "409": {"$ref": "#/components/responses/Conflict"}}
-KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
+NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
+BAD_BODY = {"400": {"$ref": "#/components/responses/BadRequest"}}
+KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 32},
        "description": "the `key` of a local post"}
+
+
+def _body_required(schema: dict[str, Any]) -> bool:
+    """An empty body is read as {}: it may be left out exactly when no property is required."""
+    if "$ref" in schema:
+        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
+    return bool(schema.get("required"))
 
 
 def _op(summary: str, responses: dict[str, Any], *, body: str | dict | None = None, params: list | None = None,
@@ -38,9 +47,13 @@ def _op(summary: str, responses: dict[str, Any], *, body: str | dict | None = No
     op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
     if body is not None:
         schema = _ref(body) if isinstance(body, str) else body
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        op["requestBody"] = {"required": _body_required(schema),
+                             "content": {"application/json": {"schema": schema}}}
+        responses.update(BAD_BODY)  # a body that is not a JSON object
     if params:
         op["parameters"] = params
+        if any(p["in"] == "path" for p in params):
+            responses.update(NOT_FOUND)  # no such thing, or a path that no route takes (e.g. a non-integer id)
     if not auth:
         op["security"] = [{}, {"bearer": []}]
     return op
@@ -64,10 +77,13 @@ SEARCH_PARAMS = [
     _q("status", {"enum": list(STATUS_FILTERS), "default": "open"}, "open excludes expired posts"),
     _q("order", {"enum": list(ORDERS)}, "default distance with a centre, else date (newest first)"),
     _q("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 20}, ""),
-    _q("cursor", {"type": "string"}, "next_cursor of the previous page (opaque)"),
+    _q("cursor", {"type": "string", "format": "cursor"}, "next_cursor of the previous page (opaque)"),
 ]
 
 DT = {"type": "string", "format": "date-time"}
+ID = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}  # a row id: what the database's integer holds
+NOT_BLANK = "[^\\s\\x1c-\\x1f\\x85]"  # a character Python's str.strip() keeps: the server checks with it
+NOTE_TEXT = {"type": "string", "pattern": NOT_BLANK, "maxLength": 5000, "description": "not blank"}
 DT_OR_DATE = {"type": "string", "description": "ISO 8601 date-time, or a date"}
 
 SCHEMAS: dict[str, Any] = {
@@ -89,7 +105,8 @@ SCHEMAS: dict[str, Any] = {
         "seats": {"type": "integer", "minimum": 1, "maximum": 8, "default": 1}}},
     "OfferCreate": {"type": "object", "required": ["purpose", "kind", "title"], "properties": {
         "purpose": {"enum": list(PURPOSES)}, "kind": {"enum": list(KINDS)},
-        "title": {"type": "string", "maxLength": 140}, "description": {"type": "string", "maxLength": 5000},
+        "title": {"type": "string", "pattern": NOT_BLANK, "maxLength": 140},
+        "description": {"type": "string", "maxLength": 5000},
         "category": {"type": "string", "pattern": "^[\\w-]{1,40}$"},
         "location": {**_ref("Point"), "description": "the exact point: stays on the server"},
         "use_home": {"type": "boolean", "description": "place the post at the resident's home instead"},
@@ -100,7 +117,8 @@ SCHEMAS: dict[str, Any] = {
                          "description": "co_purchase: shares open to neighbours (default 2)"},
         "carpool": _ref("Carpool")},
         "description": "location or use_home is required"},
-    "OfferEdit": {"type": "object", "description": "any editable field of OfferCreate (not purpose or kind)",
+    "OfferEdit": {"type": "object", "additionalProperties": False,
+                  "description": "any editable field of OfferCreate (not purpose or kind)",
                   "properties": {k: {} for k in ("title", "description", "category", "terms", "location",
                                                  "use_home", "neighbourhood", "available_from",
                                                  "available_until", "expires_at", "shares_total", "carpool")}},
@@ -141,13 +159,18 @@ SCHEMAS: dict[str, Any] = {
         "last_notified_at": {"type": ["string", "null"]}}},
     "Items": {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}}}},
     "NoteCreate": {"type": "object", "required": ["content"], "properties": {
-        "content": {"type": "string"}, "visibility": {"enum": ["public", "unlisted", "followers", "direct"]},
-        "in_reply_to": {"type": "string"}, "summary": {"type": "string"}}},
+        "content": NOTE_TEXT, "visibility": {"enum": ["public", "unlisted", "followers", "direct"]},
+        "in_reply_to": {"type": "string", "description": "the ActivityPub id of a post this server has"},
+        "summary": {"type": "string"}}},
     "Target": {"type": "object", "required": ["target"], "properties": {
-        "target": {"type": "string", "description": "user@host or an actor URL"}}},
+        "target": {"type": "string", "pattern": NOT_BLANK, "description": "user@host or an actor URL"}}},
 }
 
 OFFER = _json(_ref("Offer"))
+# The parameters of a saved search: those of /api/v1/offers/search that describe what to look for.
+SAVED_QUERY = {"type": "object", "additionalProperties": False, "properties": {  # null: not given
+    p["name"]: {"anyOf": [p["schema"], {"type": "null"}]} for p in SEARCH_PARAMS
+    if p["name"] in ("lat", "lon", "radius_km", "q", "purpose", "kind", "category", "near")}}
 ITEMS = _json(_ref("Items"))
 
 
@@ -163,7 +186,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/offers/search": {"get": _op("Search posts", {"200": _json(_ref("OfferPage")), **ERRORS},
                                              params=SEARCH_PARAMS, auth=False)},
         "/api/v1/offers/notifications": {"get": _op("Notifications of the exchange", {"200": ITEMS, **ERRORS},
-                                                    params=[_q("max_id", {"type": "integer"}, "older than")])},
+                                                    params=[_q("max_id", ID, "older than")])},
         "/api/v1/offers/{key}": {
             "get": _op("One post", {"200": OFFER, "404": {"$ref": "#/components/responses/NotFound"}},
                        params=k, auth=False),
@@ -174,7 +197,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/offers/{key}/reserve": {
             "post": _op("Reserve for one answer (author)", {"200": OFFER, **STATE_ERRORS}, params=k,
                         body={"type": "object", "required": ["answer_id"],
-                              "properties": {"answer_id": {"type": "integer"}}}),
+                              "properties": {"answer_id": ID}}),
             "delete": _op("Cancel the reservation (author)", {"200": OFFER, **STATE_ERRORS}, params=k)},
         "/api/v1/offers/{key}/done": {"post": _op(
             "Mark done (author). A loan gets a return date and a reminder when due", {"200": OFFER, **STATE_ERRORS},
@@ -190,7 +213,7 @@ def _paths() -> dict[str, Any]:
             "get": _op("Answers to my post (author only)", {"200": ITEMS, **STATE_ERRORS}, params=k)},
         "/api/v1/offers/{key}/answers/{id}": {"delete": _op(
             "Withdraw my answer (its author only)", {"200": _json(_ref("Answer")), **STATE_ERRORS},
-            params=[KEY, {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}])},
+            params=[KEY, {"name": "id", "in": "path", "required": True, "schema": ID}])},
         "/api/v1/answers": {"get": _op("My answers", {"200": ITEMS, **ERRORS})},
         "/api/v1/offers/{key}/media": {"post": {
             **_op("Add photos (author): JPEG, PNG or WebP, at most 8 per post and 10 MB each; resized, "
@@ -204,14 +227,14 @@ def _paths() -> dict[str, Any]:
         "/api/v1/offers/{key}/media/{id}": {
             "patch": _op("Alt text or position of a photo (author)", {"200": _json({"type": "object"}),
                                                                        **STATE_ERRORS},
-                         params=[KEY, {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                         params=[KEY, {"name": "id", "in": "path", "required": True, "schema": ID}],
                          body={"type": "object", "properties": {"alt": {"type": "string"},
                                                                 "position": {"type": "integer"}}}),
             "delete": _op("Remove a photo (author)", {"200": _json({"type": "object"}), **STATE_ERRORS},
                           params=[KEY, {"name": "id", "in": "path", "required": True,
-                                        "schema": {"type": "integer"}}])},
+                                        "schema": ID}])},
         "/api/v1/accounts/me/home": {
-            "get": _op("My home", {"200": _json(_ref("Home")), **ERRORS}),
+            "get": _op("My home", {"200": _json(_ref("Home")), **ERRORS, **NOT_FOUND}),
             "patch": _op("Set my home (exact, never published)", {"200": _json(_ref("Home")), **WRITE_ERRORS},
                          body="Point"),
             "delete": _op("Forget my home", {"200": _json({"type": "object"}), **WRITE_ERRORS})},
@@ -220,10 +243,10 @@ def _paths() -> dict[str, Any]:
             "post": _op("Save a search: new matching posts notify me", {"201": _json(_ref("SavedSearch")),
                                                                         **WRITE_ERRORS},
                         body={"type": "object", "required": ["query"], "properties": {
-                            "name": {"type": "string"}, "query": {"type": "object"}}})},
+                            "name": {"type": "string", "maxLength": 200}, "query": SAVED_QUERY}})},
         "/api/v1/saved_searches/{id}": {"delete": _op(
             "Delete a saved search", {"200": _json({"type": "object"}), **WRITE_ERRORS},
-            params=[{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}])},
+            params=[{"name": "id", "in": "path", "required": True, "schema": ID}])},
         **_core_paths(),
     }
 
@@ -234,28 +257,30 @@ def _core_paths() -> dict[str, Any]:
     key = [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}]
     note = _json({"type": "object"})
     return {
-        "/api/v1/follows": {"post": _op("Follow", {"201": note, **ERRORS}, body=target, tag=t),
-                            "delete": _op("Unfollow", {"200": note, **ERRORS}, body=target, tag=t),
+        "/api/v1/follows": {"post": _op("Follow", {"201": note, **ERRORS, **NOT_FOUND}, body=target, tag=t),
+                            "delete": _op("Unfollow", {"200": note, **ERRORS, **NOT_FOUND}, body=target, tag=t),
                             "get": _op("Accounts I follow", {"200": ITEMS, **ERRORS}, tag=t)},
         "/api/v1/followers": {"get": _op("My followers", {"200": ITEMS, **ERRORS}, tag=t)},
         "/api/v1/follow_requests/{id}/{action}": {"post": _op(
             "Authorize or reject a follow request", {"200": note, **ERRORS}, tag=t, params=[
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                {"name": "id", "in": "path", "required": True, "schema": ID},
                 {"name": "action", "in": "path", "required": True, "schema": {"enum": ["authorize", "reject"]}}])},
         "/api/v1/accounts/me": {"patch": _op("Edit my profile", {"200": note, **ERRORS}, tag=t, body={
-            "type": "object", "properties": {"locked": {"type": "boolean"}, "display_name": {"type": "string"},
-                                             "summary": {"type": "string"}}})},
+            "type": "object", "properties": {"locked": {"type": "boolean"},
+                                             "display_name": {"type": "string", "maxLength": 255},
+                                             "summary": {"type": "string", "maxLength": 500}}})},
         "/api/v1/notes": {"post": _op("Post a note", {"201": note, **ERRORS}, body="NoteCreate", tag=t)},
-        "/api/v1/notes/lookup": {"get": _op("A stored post by ActivityPub id", {"200": note, **ERRORS}, tag=t,
-                                            params=[_q("id", {"type": "string"}, "ActivityPub id")])},
+        "/api/v1/notes/lookup": {"get": _op("A stored post by ActivityPub id", {"200": note, **ERRORS, **NOT_FOUND},
+                                            tag=t, params=[_q("id", {"type": "string"}, "ActivityPub id")])},
         "/api/v1/notes/{key}": {"get": _op("My note", {"200": note, **ERRORS}, params=key, tag=t),
                                 "patch": _op("Edit my note", {"200": note, **ERRORS}, params=key, tag=t,
-                                             body={"type": "object", "properties": {"content": {"type": "string"}}}),
+                                             body={"type": "object", "properties": {"content": NOTE_TEXT}}),
                                 "delete": _op("Delete my note", {"200": note, **ERRORS}, params=key, tag=t)},
         "/api/v1/notifications": {"get": _op(
             "Notifications, social and of the exchange, newest first", {"200": ITEMS, **ERRORS}, tag=t,
             params=[_q("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "items per page (20)"),
-                    _q("cursor", {"type": "string"}, "next_cursor of the previous page")])},
+                    _q("cursor", {"type": "string", "format": "cursor"},
+                       "next_cursor of the previous page (opaque)")])},
         "/api/v1/timelines/home": {"get": _op("Home timeline", {"200": ITEMS, **ERRORS}, tag=t)},
         "/api/v1/instance/domain_blocks": {"get": _op("Suspended domains", {"200": _json({"type": "array"})},
                                                       auth=False, tag=t)},
@@ -278,6 +303,7 @@ def build_document(base_url: str, title: str) -> dict[str, Any]:
             "schemas": SCHEMAS,
             "responses": {
                 "Invalid": _json(_ref("Errors"), "Invalid input: nothing was stored"),
+                "BadRequest": _json(_ref("Error"), "The body is not a JSON object"),
                 "Unauthorized": _json(_ref("Error"), "A valid bearer token is required"),
                 "Forbidden": _json(_ref("Error"), "Not yours to do"),
                 "NotFound": _json(_ref("Error"), "No such thing"),
