@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount
@@ -80,6 +81,7 @@ async def _error_500(request: Request, exc: Exception) -> JSONResponse:
 def create_app(settings: Settings, *, run_workers: bool = True) -> Starlette:
     from fedineighbour.web.errors import http_error
     from fedineighbour.web.routes import build_routes
+    from fedineighbour.web.security_headers import SecurityHeaders
     from fedineighbour.web.templating import build_templates
 
     @contextlib.asynccontextmanager
@@ -109,6 +111,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> Starlette:
                                          name="static")],
         lifespan=lifespan,
         exception_handlers={500: _error_500, HTTPException: http_error},
+        middleware=[Middleware(SecurityHeaders)],
     )
     app.state.settings = settings
     app.state.templates = build_templates(settings)

@@ -426,7 +426,7 @@ async def test_openapi_document_covers_every_api_route(town):
     for route in build_routes():
         if not route.path.startswith("/api/v1/"):
             continue
-        path = route.path.replace(":int", "").replace(":str", "")
+        path = route.path_format
         assert path in paths, path
         for method in route.methods - {"HEAD"}:
             assert method.lower() in paths[path], (method, path)

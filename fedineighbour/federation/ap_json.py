@@ -63,6 +63,12 @@ def id_of(value: Any) -> str | None:
     return None
 
 
+def http_id_of(value: Any) -> str | None:
+    """id_of, kept only when it is an http(s) URL: remote documents may hold javascript:, data: and such."""
+    found = id_of(value)
+    return found if is_http_url(found) else None
+
+
 def ids_of(value: Any) -> tuple[str, ...]:
     out: list[str] = []
     for item in as_list(value):
@@ -134,7 +140,8 @@ def host_of(url: str | None) -> str | None:
 
 
 def url_of(value: Any, _depth: int = 0) -> str | None:
-    """A URL from a string, a Link/Image (href, url) or a list of those; prefers text/html, then http(s)."""
+    """An http(s) URL from a string, a Link/Image (href, url) or a list of those; prefers text/html.
+    Any other scheme (javascript:, data:, at://) is dropped: the URL may end up in an href on our pages."""
     candidates: list[tuple[str, str | None]] = []
     for item in as_list(value)[:50]:
         if isinstance(item, str) and item.strip():
@@ -152,7 +159,7 @@ def url_of(value: Any, _depth: int = 0) -> str | None:
         for url, media in candidates:
             if is_http_url(url) and (not want_html or (media or "").startswith("text/html")):
                 return url
-    return candidates[0][0] if candidates else None
+    return None
 
 
 def image_url_of(value: Any) -> str | None:
@@ -230,7 +237,7 @@ def tags_of(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
             continue
         kinds = types_of(item)
         if "Mention" in kinds:
-            href = id_of(item.get("href")) or id_of(item.get("id"))
+            href = http_id_of(item.get("href")) or http_id_of(item.get("id"))
             if href and href not in mentions:
                 mentions.append(href)
         elif "Hashtag" in kinds:

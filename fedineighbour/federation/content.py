@@ -1,4 +1,7 @@
-"""A resident's plain text -> the HTML we publish: paragraphs, links, mentions, hashtags."""
+"""A resident's plain text -> the HTML we publish: paragraphs, links, mentions, hashtags.
+
+Every piece of text and every attribute is escaped here, and a mention links only to an http(s) URL: the result is
+stored as Note.content and shown with |safe on our pages (templates/note.html)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import html
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from fedineighbour.federation.ap_json import is_http_url
 
 MENTION_RE = re.compile(r"(?<![\w/])@([A-Za-z0-9_.\-]+)(?:@([A-Za-z0-9.\-]+(?::\d+)?))?")
 URL_RE = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]]")
@@ -28,6 +33,8 @@ async def render_plain_text(text: str, resolve: MentionResolver, tag_url: Callab
     for raw, m in wanted.items():
         handle = f"{m.group(1)}@{m.group(2)}" if m.group(2) else m.group(1)
         hit = await resolve(handle)
+        if hit and not is_http_url(hit[1]):  # a profile URL stored before remote URLs were checked
+            hit = (hit[0], hit[0]) if is_http_url(hit[0]) else None
         if hit:
             resolved[raw] = (hit[0], hit[1], m.group(1))
             out.mentions.append({"href": hit[0], "name": "@" + handle})

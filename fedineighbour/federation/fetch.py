@@ -214,6 +214,8 @@ class Fetcher:
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise FetchError(f"invalid JSON from {url}: {exc}", 200, kind="json", url=str(url)) from None
+        except RecursionError:  # a hostile document nested thousands deep
+            raise FetchError(f"invalid JSON from {url}: nested too deeply", 200, kind="json", url=str(url)) from None
         if not isinstance(doc, dict):
             raise FetchError(f"expected a JSON object from {url}, got {type(doc).__name__}", 200, kind="json",
                              url=str(url))

@@ -5,6 +5,11 @@ flohmarkt, Friendica, ...): types as strings or lists, single values or arrays, 
 Links, language maps, dates in several ISO forms. Anything we cannot understand is refused with
 `Unsupported`, whose text is a one-line reason; no other exception leaves the public functions.
 
+URLs and ids: only http(s) URLs are taken (actor and object ids, url, icon, inbox and collections,
+attachments, Mention hrefs, inReplyTo); anything else (javascript:, data:, at://) is dropped, or refuses the
+document when it is the document's own id: these end up in hrefs on our pages and in what API clients show.
+alsoKnownAs keeps any id (Bridgy's at:// DIDs): it only serves to check a Move.
+
 Text fields: `ParsedActor.summary` and `ParsedObject.content` are sanitised HTML; object `name` and
 `summary` (Mastodon's content warning) and activity `content` (a Flag's comment) are plain text.
 """
@@ -35,6 +40,7 @@ from fedineighbour.federation.ap_json import (
     describe_webfinger,
     first_of,
     host_of,
+    http_id_of,
     id_of,
     ids_of,
     image_url_of,
@@ -193,14 +199,14 @@ def _actor(d: dict) -> ParsedActor:
         ap_id=ap_id, type=main, username=(str_of(d.get("preferredUsername")) or "").strip() or None,
         name=(text_of(d, "name") or "").strip() or None,
         summary=sanitize_html(summary) if summary is not None else None,
-        inbox=id_of(d.get("inbox")),
-        shared_inbox=id_of(endpoints.get("sharedInbox")) or id_of(d.get("sharedInbox")),
-        outbox=id_of(d.get("outbox")), followers=id_of(d.get("followers")),
-        following=id_of(d.get("following")),
-        featured=id_of(d.get("featured")), url=url_of(d.get("url")), icon_url=image_url_of(d.get("icon")),
+        inbox=http_id_of(d.get("inbox")),
+        shared_inbox=http_id_of(endpoints.get("sharedInbox")) or http_id_of(d.get("sharedInbox")),
+        outbox=http_id_of(d.get("outbox")), followers=http_id_of(d.get("followers")),
+        following=http_id_of(d.get("following")),
+        featured=http_id_of(d.get("featured")), url=url_of(d.get("url")), icon_url=image_url_of(d.get("icon")),
         key_id=key_id, public_key_pem=pem,
         manually_approves_followers=bool_of(d.get("manuallyApprovesFollowers")),
-        discoverable=bool_of(d.get("discoverable")), moved_to=id_of(d.get("movedTo")),
+        discoverable=bool_of(d.get("discoverable")), moved_to=http_id_of(d.get("movedTo")),
         also_known_as=list(ids_of(d.get("alsoKnownAs"))), raw=d,
     )
 
@@ -243,6 +249,8 @@ def _object(d: dict) -> ParsedObject:
     if main is None:
         raise _refusal(d, types, "an object")
     ap_id = _required_id(d)
+    if not is_http_url(ap_id):
+        raise Unsupported("object id is not an http(s) URL")
     mentions, hashtags = tags_of(d.get("tag"))
     location = place_of(d.get("location"))
     end_time = date_of(d.get("endTime"))
@@ -253,7 +261,7 @@ def _object(d: dict) -> ParsedObject:
         attributed_to=actor_id_of(d.get("attributedTo")) or actor_id_of(d.get("actor")),
         content=_content(d), name=(text_of(d, "name") or "").strip() or None,
         summary=(html_to_text(summary) or None) if summary is not None else None,
-        url=url_of(d.get("url")), in_reply_to=id_of(d.get("inReplyTo")),
+        url=url_of(d.get("url")), in_reply_to=http_id_of(d.get("inReplyTo")),
         to=ids_of(d.get("to")), cc=ids_of(d.get("cc")), audience=id_of(d.get("audience")),
         mentions=mentions, hashtags=hashtags, attachments=attachments_of(d.get("attachment")),
         published=date_of(d.get("published")), updated=date_of(d.get("updated")),
@@ -271,7 +279,9 @@ def _activity(d: dict, depth: int = 0) -> ParsedActivity:
     actor = actor_id_of(d.get("actor"))
     if not actor:
         raise Unsupported("missing actor")
-    ap_id = id_of(d.get("id")) or _synthetic_id(d)
+    if not is_http_url(actor):
+        raise Unsupported("actor is not an http(s) URL")
+    ap_id = http_id_of(d.get("id")) or _synthetic_id(d)
     first = next(iter(as_list(d.get("object"))), None)
     object_id = id_of(first) if not isinstance(first, list) else None
     embedded = _embedded(first, depth) if isinstance(first, dict) else None

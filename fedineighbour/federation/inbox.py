@@ -50,6 +50,15 @@ class InboxResult:
     message: str
 
 
+# What an inbox takes: ActivityPub's own type, JSON-LD with any profile, and plain JSON (some servers send it);
+# parameters (charset, profile) are allowed. Anything else (forms, text, none) is refused with 415.
+ACTIVITY_MEDIA_TYPES = frozenset({"application/activity+json", "application/ld+json", "application/json"})
+
+
+def is_activity_content_type(value: str | None) -> bool:
+    return value is not None and value.split(";", 1)[0].strip().lower() in ACTIVITY_MEDIA_TYPES
+
+
 def signature_key_id(headers: Mapping[str, str]) -> str | None:
     for name in ("signature", "signature-input"):
         value = headers.get(name)
@@ -103,6 +112,8 @@ async def receive(rt: Runtime, url: str, headers: Mapping[str, str], body: bytes
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return InboxResult(400, "body is not valid JSON")
+    except RecursionError:  # "[[[[…" a few thousand deep: the parser gives up, the request is bad input
+        return InboxResult(400, "body is not valid JSON: nested too deeply")
     if not isinstance(payload, dict):
         return InboxResult(400, "body is not a JSON object")
     actor_id = id_of(payload.get("actor"))

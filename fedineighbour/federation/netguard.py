@@ -1,4 +1,5 @@
 """SSRF guard for outbound HTTP: refuse private, loopback, link-local and other non-public addresses.
+The unspecified address (0.0.0.0/8, ::), which reaches this machine, is refused even with allow_private_addresses.
 
 Two places enforce it, because either alone is bypassable:
 
@@ -25,6 +26,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# "This network": connecting to 0.0.0.0 (or ::) reaches this very machine, so it is refused even where private
+# addresses are allowed (tests, a town on a LAN). The whole /8 goes with it: nothing legitimate lives there.
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
 
 
 class BlockedAddressError(OSError):
@@ -56,6 +60,14 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+def is_unspecified(ip: IPAddress) -> bool:
+    """0.0.0.0/8 and ::, also in IPv6 forms that carry an IPv4 address (::ffff:0.0.0.0)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        return is_unspecified(inner) if inner is not None else ip.is_unspecified
+    return ip in _THIS_NETWORK
+
+
 def is_public(ip: IPAddress) -> bool:
     """True for globally routable unicast addresses only."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -73,10 +85,12 @@ def is_public(ip: IPAddress) -> bool:
 def is_allowed(
     ip: IPAddress | str, *, allow_private_addresses: bool, allowed_networks: Iterable[IPNetwork] = ()
 ) -> bool:
-    if allow_private_addresses:
-        return True
     if isinstance(ip, str):
         ip = ipaddress.ip_address(ip.split("%", 1)[0])  # drop an IPv6 zone id
+    if is_unspecified(ip):
+        return False
+    if allow_private_addresses:
+        return True
     if any(ip.version == net.version and ip in net for net in allowed_networks):
         return True
     return is_public(ip)
@@ -100,14 +114,12 @@ def check_ip(host: str, *, allow_private_addresses: bool, allowed_networks: Iter
     """Raise BlockedAddressError when host is an IP literal the guard refuses.
 
     Names are left to GuardedResolver, which sees the addresses actually connected to."""
-    if allow_private_addresses:
-        return
     ip = literal_ip(host)
     if ip is None:
         if looks_numeric(host):
-            raise BlockedAddressError(host)  # a numeric form ipaddress does not read: never guess
+            raise BlockedAddressError(host)  # a numeric form ipaddress does not read ("0", "127.1"): never guess
         return
-    if not is_allowed(ip, allow_private_addresses=False, allowed_networks=allowed_networks):
+    if not is_allowed(ip, allow_private_addresses=allow_private_addresses, allowed_networks=allowed_networks):
         raise BlockedAddressError(host, [str(ip)])
 
 
@@ -129,8 +141,6 @@ class GuardedResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        if self.allow_private_addresses:
-            return results
         kept = [r for r in results if self._ok(r["host"])]
         if not kept:
             raise BlockedAddressError(host, sorted({r["host"] for r in results}))
@@ -138,7 +148,8 @@ class GuardedResolver(AbstractResolver):
 
     def _ok(self, address: str) -> bool:
         try:
-            return is_allowed(address, allow_private_addresses=False, allowed_networks=self.allowed_networks)
+            return is_allowed(address, allow_private_addresses=self.allow_private_addresses,
+                              allowed_networks=self.allowed_networks)
         except ValueError:
             return False
 

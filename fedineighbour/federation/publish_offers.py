@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fedineighbour.federation import publish, to_ap
+from fedineighbour.federation.ap_json import is_http_url
 from fedineighbour.federation.offers_to_ap import OFFER_CONTEXT, addressing, offer_object, tombstone
 from fedineighbour.federation.urls import AP_CONTEXT, AS_PUBLIC, TOWN_USERNAME
 from fedineighbour.storage.models import Account, InboxItem, Note, OutboundActivity
@@ -98,7 +99,8 @@ async def announce_offer(rt: Runtime, offer: Offer, author: Account, town: Accou
 # -- answers --------------------------------------------------------------------------------------------
 
 def _answer_html(recipient: Account, message: str, intro: str = "") -> str:
-    mention = (f'<span class="h-card"><a href="{html.escape(recipient.url or recipient.ap_id)}" '
+    profile = recipient.url if is_http_url(recipient.url) else recipient.ap_id
+    mention = (f'<span class="h-card"><a href="{html.escape(profile)}" '
                f'class="u-url mention">@<span>{html.escape(recipient.username)}</span></a></span>')
     lines = [html.escape(line) for line in (intro + message).strip().split("\n")]
     return f"<p>{mention} " + "<br>".join(lines) + "</p>"

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from fedineighbour.federation.ap_json import is_http_url
 from fedineighbour.storage.models import Account, Note
 from fedineighbour.web.auth import api_account
 
@@ -40,6 +41,8 @@ async def json_body(request: Request, limit: int = 256 * 1024) -> dict[str, Any]
         data = json.loads(raw or b"{}")
     except ValueError:
         raise ApiError(400, "body is not valid JSON") from None
+    except RecursionError:  # nested a few thousand deep: bad input, not a server error
+        raise ApiError(400, "body is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "body must be a JSON object")
     return data
@@ -63,11 +66,12 @@ def authenticated(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 def account_json(account: Account, host: str) -> dict[str, Any]:
     return {"id": account.ap_id, "handle": account.username + "@" + (account.domain or host),
             "display_name": account.display_name, "type": account.actor_type, "locked": account.locked,
-            "url": account.url or account.ap_id, "local": account.local}
+            "url": account.url if is_http_url(account.url) else account.ap_id, "local": account.local}
 
 
 def note_json(note: Note, host: str) -> dict[str, Any]:
-    return {"id": note.ap_id, "key": note.key, "url": note.url or note.ap_id, "type": note.object_type,
+    return {"id": note.ap_id, "key": note.key, "url": note.url if is_http_url(note.url) else note.ap_id,
+            "type": note.object_type,
             "content": note.content, "summary": note.summary, "visibility": note.visibility,
             "in_reply_to": note.in_reply_to, "mentions": note.mentions, "local": note.local,
             "published": note.published.isoformat() if note.published else None,

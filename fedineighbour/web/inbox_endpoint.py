@@ -12,6 +12,7 @@ import json
 
 from starlette.types import Receive, Scope, Send
 
+from fedineighbour.federation.inbox import is_activity_content_type
 from fedineighbour.federation.inbox import receive as receive_activity
 from fedineighbour.federation.signatures import lower_headers
 from fedineighbour.storage.models import Account
@@ -41,6 +42,10 @@ class InboxEndpoint:
             return
         if length is not None and int(length) > limit:
             await _answer(send, 413, "body too large")
+            return
+        if not is_activity_content_type(headers.get("content-type")):
+            await _answer(send, 415, "content type must be application/activity+json, application/ld+json or "
+                                     "application/json")
             return
         try:
             body = await read_body(receive, limit)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fedineighbour.federation.ap_json import is_http_url
 from fedineighbour.federation.offers_to_ap import media_url
 from fedineighbour.neighbourhood.offers import effective_status
 from fedineighbour.storage.models import Account
@@ -35,7 +36,7 @@ def offer_json(offer: Offer, *, viewer_id: int | None, host: str, base: str, now
     doc: dict[str, Any] = {
         "id": offer.ap_id,
         "key": offer.key,
-        "url": offer.url or offer.ap_id,
+        "url": offer.url if is_http_url(offer.url) else offer.ap_id,
         "local": offer.local,
         "town": offer.town,
         "purpose": offer.purpose,

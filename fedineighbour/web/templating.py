@@ -10,9 +10,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 
 from fedineighbour.config import Settings
+from fedineighbour.federation.ap_json import is_http_url
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 LANGUAGES = ("fr", "en")
+
+
+def http_url(value: object) -> str:
+    """For href attributes: autoescaping does not stop a javascript: URL, so anything but http(s) becomes "#"."""
+    return value if isinstance(value, str) and is_http_url(value) else "#"
 
 
 def pick_language(request: Request, default: str) -> str:
@@ -37,6 +43,7 @@ class Templates:
                               autoescape=select_autoescape(["html"]), extensions=["jinja2.ext.i18n"])
             env.install_gettext_translations(Translations.load(str(LOCALE_DIR), [lang]), newstyle=True)
             env.filters["datetime"] = lambda dt: format_datetime(dt, format="medium", locale=lang) if dt else ""
+            env.filters["http_url"] = http_url
             self._envs[lang] = env
         return self._envs[lang]
 
