@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from fedineighbour.storage.models import Account, Note
 from fedineighbour.web.auth import api_account
+from fedineighbour.web.ratelimits import check_write
 
 Endpoint = Callable[[Request, Account], Awaitable[Response]]
 
@@ -50,6 +51,9 @@ def authenticated(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         account = await api_account(request)
         if account is None:
             return error(401, "a valid bearer token is required")
+        refused = check_write(request, account)
+        if refused is not None:
+            return refused
         try:
             return await fn(request, account)
         except ApiError as exc:
