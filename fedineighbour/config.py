@@ -70,12 +70,23 @@ class TownSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """Per-process rate limits of the JSON API (neighbourhood/ratelimit.py): per account when signed in,
+    per client address otherwise."""
+    write_burst: int = 30  # writes (POST, PATCH, DELETE) in a burst
+    writes_per_minute: int = 30  # then this many a minute
+    searches_per_minute: int = 120  # offer searches (also the burst)
+    mentions_per_post: int = 20  # mentions resolved (fetched) per post; the rest stay plain text
+
+
+@dataclass(frozen=True)
 class Settings:
     instance: InstanceSettings = field(default_factory=InstanceSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     federation: FederationSettings = field(default_factory=FederationSettings)
     town: TownSettings = field(default_factory=TownSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
     config_dir: str = "."
 
     @property
@@ -102,6 +113,7 @@ _SECTIONS = {
     "server": ServerSettings,
     "federation": FederationSettings,
     "town": TownSettings,
+    "limits": LimitsSettings,
 }
 
 
@@ -183,6 +195,11 @@ def _check_values(settings: Settings) -> None:
             raise ConfigError("town.centre: expected {lat: ..., lon: ...}") from None
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise ConfigError("town.centre: lat must be within -90..90 and lon within -180..180")
+    limits = settings.limits
+    if limits.write_burst < 1 or limits.writes_per_minute <= 0 or limits.searches_per_minute <= 0:
+        raise ConfigError("limits: write_burst must be at least 1, writes_per_minute and searches_per_minute above 0")
+    if limits.mentions_per_post < 0:
+        raise ConfigError("limits.mentions_per_post: expected 0 or more")
     if settings.instance.registrations not in ("closed", "open", "invite"):
         raise ConfigError("instance.registrations: expected closed, open or invite")
 

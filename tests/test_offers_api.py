@@ -17,7 +17,7 @@ from tests.instances import Instance
 pytestmark = pytest.mark.postgres
 
 CENTRE = {"lat": 48.1113, "lon": -1.6800}
-USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "val")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "val")
 
 
 @pytest.fixture(scope="module")
@@ -352,16 +352,16 @@ async def test_edit_close_delete_only_by_the_author(town):
 async def test_writes_are_rate_limited_per_account(town):
     statuses = []
     for _ in range(40):
-        status, body = await town.api("PATCH", "/api/v1/accounts/me/home", "frank", at(0.1))
+        status, body = await town.api("PATCH", "/api/v1/accounts/me/home", "gina", at(0.1))
         statuses.append(status)
         if status == 429:
             break
     assert statuses[0] == 200 and statuses[-1] == 429 and 20 <= len(statuses) <= 40
     async with __import__("aiohttp").ClientSession() as session, session.patch(
             town.url + "/api/v1/accounts/me/home", json=at(0.1),
-            headers={"Authorization": f"Bearer {town.tokens['frank']}"}) as resp:
+            headers={"Authorization": f"Bearer {town.tokens['gina']}"}) as resp:
         assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
-    status, _ = await town.api("GET", "/api/v1/accounts/me/home", "frank")
+    status, _ = await town.api("GET", "/api/v1/accounts/me/home", "gina")
     assert status == 200  # reads are not limited
     status, _ = await town.api("PATCH", "/api/v1/accounts/me/home", "erin", at(0.2))
     assert status == 200  # another account is not

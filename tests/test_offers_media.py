@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import aiohttp
 import pytest
@@ -127,6 +129,40 @@ async def test_bad_uploads_store_nothing(town):
     status, body = await upload(town, key, (image("PNG"), "image/png"))
     assert status == 422 and "photos" in body["errors"]
     assert len(await media_of(town, key)) == 8
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A tiny PNG declaring width x height black pixels (1 bit each): a few KB that decode to width*height bytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte, then the row's bits
+    data = b"".join(rows.compress(row) for _ in range(height)) + rows.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def stored_files(town) -> list:
+    media = town.dir / "data" / "media"
+    return [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
+
+
+async def test_a_decompression_bomb_is_refused_before_decoding_and_nothing_is_stored(town):
+    offer = await new_offer(town, title="Bombe")
+    before = stored_files(town)
+    for width, height in ((7000, 7000), (5000, 4000), (40000, 40000)):
+        bomb = png_bomb(width, height)
+        assert len(bomb) < 300_000
+        status, body = await upload(town, offer["key"], (image("PNG"), "image/png"), (bomb, "image/png"))
+        assert status == 422 and "file" in body["errors"], (width, height, status, body)
+    assert await media_of(town, offer["key"]) == []
+    assert stored_files(town) == before
+    # a large photo within the limit is still taken, decoded at a reduced scale and resized
+    status, body = await upload(town, offer["key"], (image("JPEG", size=(4000, 3000)), "image/jpeg"))
+    assert status == 201, body
+    assert (body["media"][0]["width"], body["media"][0]["height"]) == (1600, 1200)
+    assert len(stored_files(town)) == len(before) + 1
 
 
 async def test_edit_and_delete_a_photo(town):

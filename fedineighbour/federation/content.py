@@ -26,9 +26,14 @@ class Rendered:
     hashtags: list[str] = field(default_factory=list)
 
 
-async def render_plain_text(text: str, resolve: MentionResolver, tag_url: Callable[[str], str]) -> Rendered:
+async def render_plain_text(text: str, resolve: MentionResolver, tag_url: Callable[[str], str],
+                            max_mentions: int | None = None) -> Rendered:
+    """`max_mentions`: only the first so many distinct mentions are resolved (each may cost a WebFinger
+    and an actor fetch); the others stay plain text."""
     out = Rendered(html="")
     wanted = {m.group(0): m for m in MENTION_RE.finditer(text)}
+    if max_mentions is not None:
+        wanted = dict(list(wanted.items())[:max_mentions])
     resolved: dict[str, tuple[str, str, str]] = {}
     for raw, m in wanted.items():
         handle = f"{m.group(1)}@{m.group(2)}" if m.group(2) else m.group(1)

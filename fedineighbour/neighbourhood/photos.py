@@ -2,13 +2,17 @@
 what the name or the Content-Type says), at most MAX_BYTES each as sent. Each is turned upright (EXIF
 orientation), resized to fit MAX_SIDE, and written again without any metadata (EXIF with its GPS
 position, XMP, ICC, comments), in its own format. Nothing is stored unless every photo of an upload
-passes."""
+passes.
+
+Decoding is the costly part (a 190 KB PNG can declare 49 million pixels): the header's size is checked
+before any pixel is decoded (MAX_PIXELS, Pillow's own bomb check set to the same number), a JPEG is
+decoded at a reduced scale (`draft`) and a large image shrunk by whole factors first (`reduce`, through
+`thumbnail`'s reducing gap), in a worker thread, at most DECODE_CONCURRENCY at a time per event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -22,7 +26,8 @@ from fedineighbour.storage.offer_models import Offer, OfferMedia
 MAX_PHOTOS = 8
 MAX_BYTES = 10 * 1024 * 1024
 MAX_SIDE = 1600
-MAX_PIXELS = 50_000_000  # larger images are refused before decoding (decompression bombs)
+MAX_PIXELS = 16_000_000  # larger images are refused before decoding (decompression bombs): 64 MB as RGBA
+DECODE_CONCURRENCY = 2  # photos decoded at once: bounds the memory of simultaneous uploads
 ALT_MAX = 1500
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -36,26 +41,39 @@ class Photo:
     alt: str
 
 
-def _clean(raw: bytes, alt: str) -> Photo:
-    if len(raw) > MAX_BYTES:
-        raise OfferDenied(413, f"a photo is at most {MAX_BYTES // (1024 * 1024)} MB")
+def _open(raw: bytes) -> Image.Image:
+    """The image, decoded at no more than the scale the output needs; refused before decoding when its
+    header declares too many pixels."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own check, for any path that opens without ours
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            probe = Image.open(io.BytesIO(raw))
-            fmt = probe.format
-            if fmt not in FORMATS:
-                raise OfferInvalid({"photos": "only JPEG, PNG or WebP images"})
-            if probe.width * probe.height > MAX_PIXELS:
-                raise OfferInvalid({"photos": "the image has too many pixels"})
-            probe.seek(0)  # the first frame of an animation
-            probe.load()
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        probe = Image.open(io.BytesIO(raw))  # reads the header only
+        fmt = probe.format
+        if fmt not in FORMATS:
+            raise OfferInvalid({"photos": "only JPEG, PNG or WebP images"})
+        if probe.width * probe.height > MAX_PIXELS:
+            raise OfferInvalid({"file": f"the image has too many pixels (at most {MAX_PIXELS // 1_000_000} million)"})
+        probe.seek(0)  # the first frame of an animation
+        if fmt == "JPEG":
+            probe.draft(None, (MAX_SIDE, MAX_SIDE))  # DCT scaling: decodes at 1/2, 1/4 or 1/8 when large
+        probe.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise OfferInvalid({"file": f"the image has too many pixels (at most {MAX_PIXELS // 1_000_000} million)"}) \
+            from None
+    except UnidentifiedImageError:
         raise OfferInvalid({"photos": "not an image (JPEG, PNG or WebP)"}) from None
     except OSError:
         raise OfferInvalid({"photos": "a damaged or truncated image"}) from None
+    return probe
+
+
+def _clean(raw: bytes, alt: str) -> Photo:
+    if len(raw) > MAX_BYTES:
+        raise OfferDenied(413, f"a photo is at most {MAX_BYTES // (1024 * 1024)} MB")
+    probe = _open(raw)
+    fmt = probe.format
     image = ImageOps.exif_transpose(probe)
-    image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    # reducing_gap: shrink by a whole factor (Image.reduce) first, then resample the rest with LANCZOS
+    image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
     if fmt == "JPEG" and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
     elif fmt == "WEBP" and image.mode not in ("RGB", "RGBA"):
@@ -71,11 +89,18 @@ def _clean(raw: bytes, alt: str) -> Photo:
     return Photo(out.getvalue(), FORMATS[fmt], image.width, image.height, alt)
 
 
-async def clean_photo(raw: bytes, alt: str = "") -> Photo:
-    """Check and clean one upload in a worker thread (decoding is CPU work)."""
+async def clean_photo(raw: bytes, alt: str = "", *, gate: asyncio.Semaphore) -> Photo:
+    """Check and clean one upload in a worker thread (decoding is CPU work and memory), holding `gate`
+    (the process's decoding semaphore, see decode_gate) while it decodes."""
     if not isinstance(alt, str) or len(alt) > ALT_MAX:
         raise OfferInvalid({"alt": f"text of at most {ALT_MAX} characters"})
-    return await asyncio.to_thread(_clean, raw, alt.strip())
+    async with gate:
+        return await asyncio.to_thread(_clean, raw, alt.strip())
+
+
+def decode_gate() -> asyncio.Semaphore:
+    """A new decoding semaphore; the web layer keeps one per application."""
+    return asyncio.Semaphore(DECODE_CONCURRENCY)
 
 
 def check_author(offer: Offer, by: Account) -> None:

@@ -42,7 +42,8 @@ async def _render(rt: Runtime, text: str):
             return None
         return account.ap_id, account.url or account.ap_id
 
-    return await render_plain_text(text, resolve, lambda tag: f"{rt.urls.base}/tags/{tag.lower()}")
+    return await render_plain_text(text, resolve, lambda tag: f"{rt.urls.base}/tags/{tag.lower()}",
+                                   max_mentions=rt.settings.limits.mentions_per_post)
 
 
 def hashtag_tags(rt: Runtime, names: list[str]) -> list[dict]:

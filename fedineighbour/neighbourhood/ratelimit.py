@@ -1,10 +1,10 @@
-"""Per-account rate limit on writes: a token bucket per account, in memory, per process.
+"""Rate limits: a token bucket per key (an account, or a client address), in memory, per process.
 
-Each account may make `capacity` writes in a burst, then one more every `1 / refill_per_second`
-seconds. The buckets live in the memory of the web process: with several `serve` processes behind
-one proxy, each has its own buckets (the effective limit is multiplied by the process count), and a
-restart forgets them. That is enough to stop a runaway script or a spammer; a shared limit would
-keep the buckets in the database or in Redis.
+Each key may make `capacity` requests in a burst, then one more every `1 / refill_per_second` seconds (the
+numbers come from the `limits:` settings, see web/ratelimits.py). The buckets live in the memory of the web
+process: with several `serve` processes behind one proxy, each has its own buckets (the effective limit is
+multiplied by the process count), and a restart forgets them. That is enough to stop a runaway script or a
+spammer; a shared limit would keep the buckets in the database or in Redis.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-DEFAULT_CAPACITY = 30  # writes in a burst
-DEFAULT_REFILL_PER_SECOND = 0.5  # then 30 a minute
 MAX_BUCKETS = 100_000
 
 
@@ -27,10 +25,14 @@ class _Bucket:
 
 @dataclass
 class RateLimiter:
-    capacity: float = DEFAULT_CAPACITY
-    refill_per_second: float = DEFAULT_REFILL_PER_SECOND
+    capacity: float
+    refill_per_second: float
     clock: Callable[[], float] = time.monotonic
     _buckets: dict[object, _Bucket] = field(default_factory=dict)
+
+    @classmethod
+    def per_minute(cls, burst: float, per_minute: float) -> RateLimiter:
+        return cls(capacity=burst, refill_per_second=per_minute / 60.0)
 
     def take(self, key: object, cost: float = 1.0) -> float:
         """Spend `cost` tokens. Returns 0.0 when allowed, else the seconds to wait (nothing is spent)."""

@@ -9,11 +9,12 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fedineighbour.neighbourhood.offer_rules import KINDS, PURPOSES, OfferInvalid
 from fedineighbour.neighbourhood.places import EARTH_RADIUS_KM, valid_point
+from fedineighbour.storage.models import MAX_ID
 from fedineighbour.storage.offer_models import Offer, tokens
 
 KM_PER_DEG = EARTH_RADIUS_KM * math.pi / 180.0
@@ -62,15 +63,37 @@ def encode_cursor(order: str, position: float | str, last_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order: str) -> tuple[float | str, int]:
+MAX_CURSOR = 512  # characters: ours are about 80
+MAX_POSITION = (2 * MAX_RADIUS_KM) ** 2  # squared km: no post in a search is further away
+
+
+def _position(order: str, position: Any) -> float | str | None:
+    """The cursor's position if it is one this search could have given, else None."""
+    if order == "distance":
+        if isinstance(position, bool) or not isinstance(position, float | int):
+            return None
+        return float(position) if math.isfinite(position) and 0 <= position <= MAX_POSITION else None
+    if not isinstance(position, str):
+        return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        position, last_id = data["p"], data["i"]
-        ok = data["o"] == order and isinstance(last_id, int) and (
-            isinstance(position, float | int) if order == "distance" else isinstance(position, str))
-    except (ValueError, TypeError, KeyError):
-        ok = False
-    if not ok:
+        when = datetime.fromisoformat(position)
+        return when.astimezone(UTC).isoformat() if when.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
+
+
+def decode_cursor(cursor: str, order: str) -> tuple[float | str, int]:
+    """(position, last id) from a cursor; OfferInvalid (422) for anything encode_cursor could not have made,
+    so a tampered cursor never reaches the SQL (an infinite distance, an id beyond BIGINT, a bad date)."""
+    position = last_id = None
+    try:
+        if len(cursor) <= MAX_CURSOR:
+            data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            if isinstance(data, dict) and data.get("o") == order:
+                position, last_id = _position(order, data.get("p")), data.get("i")
+    except (ValueError, RecursionError):
+        pass
+    if position is None or isinstance(last_id, bool) or not isinstance(last_id, int) or not 0 <= last_id <= MAX_ID:
         raise OfferInvalid({"cursor": "not a cursor of this search (use next_cursor as given)"})
     return position, last_id
 

@@ -9,6 +9,8 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
+MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number from a client (a cursor) can match no row, and fails in SQL
+
 
 class Account(Model):
     """An actor, local or remote: residents, the town Group, the instance Application."""

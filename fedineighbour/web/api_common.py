@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from fedineighbour.federation.ap_json import is_http_url
 from fedineighbour.storage.models import Account, Note
 from fedineighbour.web.auth import api_account
+from fedineighbour.web.ratelimits import check_write
 
 Endpoint = Callable[[Request, Account], Awaitable[Response]]
 
@@ -33,10 +34,22 @@ def invalid(field: str, message: str) -> JSONResponse:
     return error(422, f"{field}: {message}", {field: message})
 
 
-async def json_body(request: Request, limit: int = 256 * 1024) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > limit:
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, read as it streams in and abandoned (413) as soon as it passes `limit` bytes:
+    a chunked upload without Content-Length is never held whole."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
         raise ApiError(413, "body too large")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise ApiError(413, "body too large")
+    return bytes(raw)
+
+
+async def json_body(request: Request, limit: int = 256 * 1024) -> dict[str, Any]:
+    raw = await read_limited(request, limit)
     try:
         data = json.loads(raw or b"{}")
     except ValueError:
@@ -53,6 +66,9 @@ def authenticated(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         account = await api_account(request)
         if account is None:
             return error(401, "a valid bearer token is required")
+        refused = check_write(request, account)
+        if refused is not None:
+            return refused
         try:
             return await fn(request, account)
         except ApiError as exc:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from tortoise.expressions import Q
 
-from fedineighbour.storage.models import Account, Notification
+from fedineighbour.storage.models import MAX_ID, Account, Notification
 from fedineighbour.storage.offer_models import OfferNotification
 from fedineighbour.web.api_common import ApiError, account_json, authenticated, page_limit
 from fedineighbour.web.offer_json import notification_json
@@ -46,15 +46,24 @@ def encode_cursor(place: Place) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+MAX_CURSOR = 256  # characters: ours are about 60
+
+
 def decode_cursor(cursor: str | None) -> Place | None:
+    """The place a cursor names; 422 for anything encode_cursor could not have made, so a tampered cursor
+    never reaches the SQL (an id beyond BIGINT, a date out of range)."""
     if not cursor:
         return None
+    place = None
     try:
-        when, kind, ident = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        place = Place(datetime.fromisoformat(when), kind, int(ident))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        if len(cursor) <= MAX_CURSOR:
+            when, kind, ident = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+            created = datetime.fromisoformat(when)
+            if created.tzinfo is not None and ident.isascii() and ident.isdigit() and int(ident) <= MAX_ID:
+                place = Place(created.astimezone(UTC), kind, int(ident))
+    except (binascii.Error, ValueError, UnicodeDecodeError, OverflowError):
         place = None
-    if place is None or place.created_at.tzinfo is None or place.kind not in RANK:
+    if place is None or place.kind not in RANK:
         raise ApiError(422, "cursor: not one of ours", {"cursor": "use next_cursor as given"})
     return place
 

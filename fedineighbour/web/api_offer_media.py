@@ -2,10 +2,13 @@
 
 Upload: POST /api/v1/offers/{key}/media as multipart/form-data, one `file` part per photo (up to 8 per
 post) and optionally one `alt` part per photo, in the same order. 413 for a photo over 10 MB, 422
-{"errors": {"photos": …}} for anything that is not a JPEG, PNG or WebP image or one photo too many.
+{"errors": {"photos": …}} for anything that is not a JPEG, PNG or WebP image or one photo too many,
+422 {"errors": {"file": …}} for an image of more than 16 million pixels (refused before decoding).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
@@ -34,6 +37,15 @@ def media_store(request: Request) -> LocalMediaStore:
     return store
 
 
+def decode_gate(request: Request) -> asyncio.Semaphore:
+    """The application's photo-decoding semaphore: a few decodes at a time, however many uploads come in."""
+    state = request.app.state
+    gate = getattr(state, "photo_decode_gate", None)
+    if gate is None:
+        gate = state.photo_decode_gate = photos.decode_gate()
+    return gate
+
+
 async def _read(upload: UploadFile) -> bytes:
     data = await upload.read(photos.MAX_BYTES + 1)
     if len(data) > photos.MAX_BYTES:
@@ -41,7 +53,7 @@ async def _read(upload: UploadFile) -> bytes:
     return data
 
 
-@endpoint(write=True)
+@endpoint()
 async def upload(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await offer_by_key(request.path_params["key"])
@@ -61,8 +73,8 @@ async def upload(request: Request, me: Account | None) -> Response:
         if not files:
             raise OfferInvalid({"photos": "no `file` part"})
         await photos.check_room(offer, me, len(files))
-        cleaned = [await photos.clean_photo(await _read(f), alts[i] if i < len(alts) else "")
-                   for i, f in enumerate(files)]
+        cleaned = [await photos.clean_photo(await _read(f), alts[i] if i < len(alts) else "",
+                                            gate=decode_gate(request)) for i, f in enumerate(files)]
     finally:
         await form.close()
     await photos.add_photos(exchange(request), media_store(request), offer, me, cleaned)
@@ -77,7 +89,7 @@ async def _media(request: Request) -> tuple:
     return offer, media
 
 
-@endpoint(write=True)
+@endpoint()
 async def photo(request: Request, me: Account | None) -> Response:
     """PATCH {"alt", "position"} or DELETE one photo (the author)."""
     assert me is not None

@@ -1,8 +1,9 @@
 """JSON API of the exchange: offers and requests, search, answers, reservations, shares, homes.
 
-Writes need a bearer token and are rate-limited per account (neighbourhood/ratelimit.py: in memory,
-per process): 429 with Retry-After. Reads of posts and search also work without a token (what
-anyone sees: the fuzzed point). Errors: 422 {"errors": {"<field>": "<message>"}}, else {"error": …}.
+Writes need a bearer token; writes and searches are rate-limited per account, or per client address
+when anonymous (web/ratelimits.py, settings `limits:`): 429 with Retry-After. Reads of posts and search
+also work without a token (what anyone sees: the fuzzed point). Errors: 422 {"errors": {"<field>":
+"<message>"}}, else {"error": …}.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from starlette.responses import JSONResponse, Response
 from fedineighbour.neighbourhood import answers as answers_mod
 from fedineighbour.neighbourhood import offers, saved_searches
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
-from fedineighbour.neighbourhood.ratelimit import RateLimiter
 from fedineighbour.neighbourhood.search import SearchQuery, parse_query, search
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Home, Offer, OfferAnswer, OfferMedia, OfferNotification, SavedSearch
@@ -30,6 +30,7 @@ from fedineighbour.web.offer_json import (
     offer_json,
     saved_search_json,
 )
+from fedineighbour.web.ratelimits import check_search, check_write
 
 Handler = Callable[[Request, Account | None], Awaitable[Response]]
 
@@ -47,28 +48,18 @@ def exchange(request: Request) -> offers.Exchange:
     return exchange_of(rt)
 
 
-def limiter(request: Request) -> RateLimiter:
-    state = request.app.state
-    rl = getattr(state, "offer_limiter", None)
-    if rl is None:
-        rl = state.offer_limiter = RateLimiter()
-    return rl
-
-
-def endpoint(*, auth: str = "required", write: bool = False) -> Callable[[Handler], Callable]:
-    """auth: required | optional. write: count against the account's rate limit."""
+def endpoint(*, auth: str = "required", search: bool = False) -> Callable[[Handler], Callable]:
+    """auth: required | optional. Every POST, PATCH and DELETE counts against the write limit;
+    `search`: every request also counts against the search limit."""
 
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             account = await api_account(request)
             if account is None and (auth == "required" or request.headers.get("authorization")):
                 return error(401, "a valid bearer token is required")
-            if write and account is not None and request.method not in ("GET", "HEAD"):
-                wait = limiter(request).take(account.id)
-                if wait:
-                    response = error(429, "too many writes: try again later")
-                    response.headers["Retry-After"] = limiter(request).retry_after(wait)
-                    return response
+            refused = check_write(request, account) or (check_search(request, account) if search else None)
+            if refused is not None:
+                return refused
             try:
                 return await fn(request, account)
             except OfferInvalid as exc:
@@ -114,7 +105,7 @@ async def _offer(request: Request) -> Offer:
 
 # -- offers -----------------------------------------------------------------------------------------
 
-@endpoint(write=True)
+@endpoint()
 async def create_offer(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await offers.create_offer(exchange(request), me, await json_body(request))
@@ -131,7 +122,7 @@ async def _search_page(request: Request, me: Account | None, query: SearchQuery)
     return JSONResponse({"items": items, "next_cursor": page.next_cursor})
 
 
-@endpoint(auth="optional")
+@endpoint(auth="optional", search=True)
 async def search_offers(request: Request, me: Account | None) -> Response:
     """Search posts around a point or the resident's home, by text, purpose, kind, category, status."""
     home = await offers.home_of(me)
@@ -139,7 +130,7 @@ async def search_offers(request: Request, me: Account | None) -> Response:
     return await _search_page(request, me, query)
 
 
-@endpoint()
+@endpoint(search=True)
 async def my_offers(request: Request, me: Account | None) -> Response:
     """The resident's own posts, newest first (every status unless ?status= says otherwise)."""
     assert me is not None
@@ -157,7 +148,7 @@ async def get_offer(request: Request, me: Account | None) -> Response:
     return await offer_response(request, await _offer(request), me)
 
 
-@endpoint(write=True)
+@endpoint()
 async def edit_offer(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await _offer(request)
@@ -168,14 +159,14 @@ async def edit_offer(request: Request, me: Account | None) -> Response:
     return await offer_response(request, offer, me)
 
 
-@endpoint(write=True)
+@endpoint()
 async def close_offer(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await offers.close_offer(exchange(request), await _offer(request), me)
     return await offer_response(request, offer, me)
 
 
-@endpoint(write=True)
+@endpoint()
 async def reserve_offer(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await _offer(request)
@@ -187,7 +178,7 @@ async def reserve_offer(request: Request, me: Account | None) -> Response:
     return await offer_response(request, offer, me)
 
 
-@endpoint(write=True)
+@endpoint()
 async def done_offer(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await _offer(request)
@@ -195,7 +186,7 @@ async def done_offer(request: Request, me: Account | None) -> Response:
     return await offer_response(request, offer, me)
 
 
-@endpoint(write=True)
+@endpoint()
 async def join_offer(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await _offer(request)
@@ -209,7 +200,7 @@ async def join_offer(request: Request, me: Account | None) -> Response:
 
 # -- answers ----------------------------------------------------------------------------------------
 
-@endpoint(write=True)
+@endpoint()
 async def post_answer(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await _offer(request)
@@ -228,7 +219,7 @@ async def list_answers(request: Request, me: Account | None) -> Response:
     return JSONResponse({"items": [answer_json(a, host) for a in rows]})
 
 
-@endpoint(write=True)
+@endpoint()
 async def withdraw_answer(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await _offer(request)
@@ -253,7 +244,7 @@ async def my_answers(request: Request, me: Account | None) -> Response:
 
 # -- home, notifications, saved searches ---------------------------------------------------------
 
-@endpoint(write=True)
+@endpoint()
 async def home(request: Request, me: Account | None) -> Response:
     """GET, PATCH {"lat", "lon"} or DELETE the resident's home (exact, never shown to others)."""
     assert me is not None
@@ -286,7 +277,7 @@ async def notifications(request: Request, me: Account | None) -> Response:
     return JSONResponse({"items": [notification_json(n, host) for n in rows]})
 
 
-@endpoint(write=True)
+@endpoint(search=True)
 async def saved_search_collection(request: Request, me: Account | None) -> Response:
     assert me is not None
     if request.method == "GET":
@@ -296,7 +287,7 @@ async def saved_search_collection(request: Request, me: Account | None) -> Respo
     return JSONResponse(saved_search_json(row), status_code=201)
 
 
-@endpoint(write=True)
+@endpoint()
 async def delete_saved_search(request: Request, me: Account | None) -> Response:
     assert me is not None
     deleted = await SavedSearch.filter(id=int(request.path_params["id"]), account_id=me.id).delete()

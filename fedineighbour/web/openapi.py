@@ -8,8 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from fedineighbour.config import LimitsSettings
 from fedineighbour.neighbourhood.offer_rules import KINDS, PURPOSES, TERMS
-from fedineighbour.neighbourhood.ratelimit import DEFAULT_CAPACITY, DEFAULT_REFILL_PER_SECOND
 from fedineighbour.neighbourhood.search import MAX_LIMIT, MAX_RADIUS_KM, ORDERS, STATUS_FILTERS
 
 
@@ -287,14 +287,16 @@ def _core_paths() -> dict[str, Any]:
     }
 
 
-def build_document(base_url: str, title: str) -> dict[str, Any]:
+def build_document(base_url: str, title: str, limits: LimitsSettings | None = None) -> dict[str, Any]:
+    limits = limits or LimitsSettings()
     return {
         "openapi": "3.1.0",
         "info": {"title": f"{title} — fedineighbour API", "version": "1",
                  "description": "Bearer tokens come from `fedineighbour token create NAME`. Validation errors "
                                 "are 422 {\"errors\": {\"<field>\": \"<message>\"}}. Writes are limited per "
-                                f"account to a burst of {DEFAULT_CAPACITY}, then {DEFAULT_REFILL_PER_SECOND * 60:g}"
-                                " a minute, per server process (429 with Retry-After)."},
+                                f"account (per address when anonymous) to a burst of {limits.write_burst}, then "
+                                f"{limits.writes_per_minute} a minute, searches to {limits.searches_per_minute} a "
+                                "minute, per server process (429 with Retry-After)."},
         "servers": [{"url": base_url}],
         "security": [{"bearer": []}],
         "paths": _paths(),
@@ -319,4 +321,5 @@ def build_document(base_url: str, title: str) -> dict[str, Any]:
 
 async def openapi_document(request: Request) -> JSONResponse:
     settings = request.app.state.settings
-    return JSONResponse(build_document(settings.base_url, settings.town.name or settings.instance.name))
+    return JSONResponse(build_document(settings.base_url, settings.town.name or settings.instance.name,
+                                       settings.limits))
