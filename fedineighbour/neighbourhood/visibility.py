@@ -45,9 +45,8 @@ class Audience:
 
 def _ids(value: Any) -> list[str]:
     """Actor ids of an addressing field: strings, or objects with an `href`/`id` (mentions)."""
-    items = value if isinstance(value, list) else [value]
     out = []
-    for item in items:
+    for item in _ids_list(value):
         if isinstance(item, str):
             out.append(item)
         elif isinstance(item, dict):
@@ -55,6 +54,10 @@ def _ids(value: Any) -> list[str]:
             if isinstance(ref, str):
                 out.append(ref)
     return out
+
+
+def _ids_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else ([] if value is None else [value])
 
 
 def _addressees(*fields: Any) -> frozenset[str]:
@@ -79,10 +82,6 @@ def activity_audience(row: OutboundActivity) -> Audience:
     mentions = [t for t in _ids_list(obj.get("tag")) if isinstance(t, dict) and t.get("type") == "Mention"]
     return Audience(row.visibility, row.actor_id, _addressees(payload.get("to"), payload.get("cc"), obj.get("to"),
                                                               obj.get("cc"), mentions))
-
-
-def _ids_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else ([] if value is None else [value])
 
 
 async def is_accepted_follower(viewer: Account, author_id: int) -> bool:
