@@ -51,6 +51,7 @@ from fedineighbour.neighbourhood.search_query import (  # noqa: F401 - the searc
     matches,
     parse_query,
 )
+from fedineighbour.neighbourhood.visibility import LISTED
 from fedineighbour.storage.offer_models import WORD_MAX, WORD_MIN, Offer, lat_band
 
 
@@ -111,6 +112,7 @@ def build_sql(query: SearchQuery, *, rows: str, viewer_id: int | None, now: date
         where.insert(0, f"id = ANY(ARRAY({words}))" if postgres else f"id IN ({words})")
     if rows == "others":
         where.append(f"listed = {p(True)}")
+        where.append(f"visibility IN ({', '.join(p(v) for v in LISTED)})")  # neighbourhood/visibility.py
         if viewer_id is not None:
             where.append(f"author_id <> {p(viewer_id)}")
         lat_col, lon_col = "lat", "lon"

@@ -14,6 +14,7 @@ from typing import Any
 
 from fedineighbour.neighbourhood.offer_rules import KINDS, PURPOSES, OfferInvalid
 from fedineighbour.neighbourhood.places import EARTH_RADIUS_KM, valid_point
+from fedineighbour.neighbourhood.visibility import is_listed
 from fedineighbour.storage.models import MAX_ID
 from fedineighbour.storage.offer_models import Offer, tokens
 
@@ -173,7 +174,7 @@ def parse_query(params: Mapping[str, str], home: tuple[float, float] | None = No
 
 def matches(query: SearchQuery, offer: Offer, now: datetime) -> bool:
     """Whether one offer (as others see it) falls in a query: for saved searches, without SQL."""
-    if offer.deleted_at is not None or not offer.listed or offer.status != "open":
+    if offer.deleted_at is not None or not offer.listed or not is_listed(offer.visibility) or offer.status != "open":
         return False
     if offer.expires_at is not None and offer.expires_at <= now:
         return False

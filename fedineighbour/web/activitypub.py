@@ -12,6 +12,7 @@ from tortoise.queryset import QuerySet
 from fedineighbour.federation import to_ap
 from fedineighbour.federation.signatures import verify_request
 from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
+from fedineighbour.neighbourhood.visibility import BY_LINK, can_see, can_see_activity, visible_notes
 from fedineighbour.storage.models import Account, Follow, Note, OutboundActivity
 from fedineighbour.web.negotiation import ap_response, json_error, signed_url, wants_activitypub
 
@@ -26,6 +27,15 @@ async def requester(request: Request) -> tuple[str | None, bool]:
     result = await verify_request("GET", signed_url(request), request.headers, b"", rt.keys.lookup,
                                   max_skew=rt.settings.federation.clock_skew_seconds)
     return (result.owner if result.ok else None), True
+
+
+async def signed_viewer(request: Request) -> Account | None:
+    """The viewer of an ActivityPub GET for the visibility rule: the remote actor whose signature verifies,
+    else None (anonymous)."""
+    actor_id, _ = await requester(request)
+    if actor_id is None:
+        return None
+    return await Account.filter(ap_id=actor_id, deleted_at=None).first()
 
 
 async def _local_account(request: Request) -> Account | None:
@@ -59,18 +69,6 @@ async def actor(request: Request) -> Response:
     return ap_response(to_ap.actor_document(account, request.app.state.rt.urls))
 
 
-async def can_see(note: Note, viewer: str | None) -> bool:
-    if note.visibility in ("public", "unlisted"):
-        return True
-    if viewer is None:
-        return False
-    if viewer == note.author.ap_id or viewer in {m["href"] for m in note.mentions or []}:
-        return True
-    if note.visibility == "followers":
-        return await Follow.filter(follower__ap_id=viewer, target_id=note.author_id, state="accepted").exists()
-    return False
-
-
 async def note(request: Request) -> Response:
     row = await Note.filter(key=request.path_params["key"], local=True).select_related("author").first()
     if row is None:
@@ -79,8 +77,8 @@ async def note(request: Request) -> Response:
         return ap_response({"@context": to_ap.AP_CONTEXT, **to_ap.tombstone(row)}, status=410)
     if denied := await _authorized_fetch_denied(request):
         return denied
-    viewer, _ = await requester(request) if row.visibility in ("followers", "direct") else (None, False)
-    if not await can_see(row, viewer):
+    viewer = await signed_viewer(request) if row.visibility not in BY_LINK else None
+    if not await can_see(viewer, row):
         return json_error(404, "not found")
     if not wants_activitypub(request):
         from fedineighbour.web.pages import note_page
@@ -95,22 +93,10 @@ async def activity(request: Request) -> Response:
         return json_error(404, "not found")
     if denied := await _authorized_fetch_denied(request):
         return denied
-    if row.visibility in ("followers", "direct"):
-        viewer, _ = await requester(request)
-        payload = row.payload
-        audience = set(to_ap_list(payload.get("to")) + to_ap_list(payload.get("cc")))
-        allowed = viewer is not None and (viewer == row.actor.ap_id or viewer in audience or (
-            row.actor.followers_url in audience and await Follow.filter(
-                follower__ap_id=viewer, target_id=row.actor_id, state="accepted").exists()))
-        if not allowed:
-            return json_error(404, "not found")
+    viewer = await signed_viewer(request) if row.visibility not in BY_LINK else None
+    if not await can_see_activity(viewer, row):
+        return json_error(404, "not found")
     return ap_response(row.payload)
-
-
-def to_ap_list(value) -> list[str]:
-    if value is None:
-        return []
-    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
 
 
 async def outbox(request: Request) -> Response:
@@ -123,7 +109,8 @@ async def outbox(request: Request) -> Response:
         from fedineighbour.web.activitypub_offers import town_outbox
 
         return await town_outbox(request, account)
-    query = Note.filter(author_id=account.id, local=True, deleted_at=None, visibility__in=["public", "unlisted"])
+    # What anyone may read (public and unlisted), as Mastodon lists it: the outbox is not personalised.
+    query = visible_notes(Note.filter(author_id=account.id, local=True, deleted_at=None), None)
 
     def create(n: Note) -> dict:
         to, cc = to_ap.addressing(n, account)
@@ -189,7 +176,12 @@ async def note_activity(request: Request) -> Response:
     """The Create of a note, as listed in the outbox: its id must dereference too."""
     row = await Note.filter(key=request.path_params["key"], local=True, deleted_at=None).select_related(
         "author").first()
-    if row is None or row.visibility not in ("public", "unlisted"):
+    if row is None:
+        return json_error(404, "not found")
+    if denied := await _authorized_fetch_denied(request):
+        return denied
+    viewer = await signed_viewer(request) if row.visibility not in BY_LINK else None
+    if not await can_see(viewer, row):
         return json_error(404, "not found")
     to, cc = to_ap.addressing(row, row.author)
     return ap_response(to_ap.activity(f"{row.ap_id}/activity", "Create", row.author,

@@ -12,27 +12,16 @@ from tortoise.expressions import Q
 from fedineighbour.federation import to_ap
 from fedineighbour.federation.offers_to_ap import tombstone as offer_tombstone
 from fedineighbour.federation.publish_offers import announce_document, offer_document, town_account
-from fedineighbour.storage.models import Account, Follow
+from fedineighbour.neighbourhood.visibility import BY_LINK, LISTED, can_see_offer
+from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Offer
 from fedineighbour.web.negotiation import ap_response, json_error, wants_activitypub
 
 PAGE_SIZE = 20
 
 
-async def _visible(request: Request, offer: Offer) -> bool:
-    if offer.visibility in ("public", "unlisted"):
-        return True
-    from fedineighbour.web.activitypub import requester
-
-    viewer, _ = await requester(request)
-    if viewer is None:
-        return False
-    return viewer == offer.author.ap_id or await Follow.filter(
-        follower__ap_id=viewer, target_id=offer.author_id, state="accepted").exists()
-
-
 async def offer(request: Request) -> Response:
-    from fedineighbour.web.activitypub import _authorized_fetch_denied
+    from fedineighbour.web.activitypub import _authorized_fetch_denied, signed_viewer
 
     row = await Offer.filter(key=request.path_params["key"], local=True).select_related("author").first()
     if row is None:
@@ -41,7 +30,8 @@ async def offer(request: Request) -> Response:
         return ap_response({"@context": to_ap.AP_CONTEXT[0], **offer_tombstone(row)}, status=410)
     if denied := await _authorized_fetch_denied(request):
         return denied
-    if not await _visible(request, row):
+    viewer = await signed_viewer(request) if row.visibility not in BY_LINK else None
+    if not await can_see_offer(viewer, row):
         return json_error(404, "not found")
     rt = request.app.state.rt
     doc = await offer_document(rt, row, row.author, await town_account())
@@ -59,6 +49,6 @@ async def town_outbox(request: Request, town: Account) -> Response:
     rt = request.app.state.rt
     now = datetime.now(UTC)
     query = Offer.filter(Q(expires_at__gt=now) | Q(expires_at=None), local=True, deleted_at=None,
-                         visibility="public", status__in=("open", "reserved")).select_related("author")
+                         visibility__in=LISTED, status__in=("open", "reserved")).select_related("author")
     return await paged_outbox(request, town.outbox, query,
                               lambda o: announce_document(rt, o, o.author.ap_id, town))

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from tortoise.expressions import Q
 
+from fedineighbour.neighbourhood.visibility import visible_subset
 from fedineighbour.storage.models import MAX_ID, Account, Notification
 from fedineighbour.storage.offer_models import OfferNotification
 from fedineighbour.web.api_common import ApiError, account_json, authenticated, page_limit
@@ -79,11 +80,13 @@ def after(place: Place | None, kind: str) -> Q:
     return Q(created_at__lt=place.created_at)
 
 
-def social_json(n: Notification, host: str) -> dict:
+def social_json(n: Notification, host: str, *, show_note: bool) -> dict:
+    """`show_note` false: the note is not one the account may read (e.g. a direct reply to its post that
+    addresses someone else), so the item says who did what but embeds nothing of it."""
     return {"id": f"n{n.id}", "type": n.kind, "created_at": n.created_at.isoformat(),
             "account": account_json(n.from_account, host) if n.from_account else None,
             "note": {"id": n.note.ap_id, "content": n.note.content, "in_reply_to": n.note.in_reply_to}
-            if n.note else None}
+            if n.note and show_note else None}
 
 
 @authenticated
@@ -100,7 +103,9 @@ async def feed_page(account_id: int, host: str, limit: int, before: Place | None
                      .select_related("from_account", "note").order_by("-created_at", "-id").limit(limit))
     exchanges = await (OfferNotification.filter(after(before, "x"), account_id=account_id)
                        .select_related("offer", "from_account").order_by("-created_at", "-id").limit(limit))
-    rows = [(Place(n.created_at, "n", n.id), social_json(n, host)) for n in socials]
+    viewer = await Account.get_or_none(id=account_id)
+    seen = await visible_subset(viewer, [n.note for n in socials if n.note is not None])
+    rows = [(Place(n.created_at, "n", n.id), social_json(n, host, show_note=n.note_id in seen)) for n in socials]
     rows += [(Place(n.created_at, "x", n.id), {**notification_json(n, host), "id": f"x{n.id}"}) for n in exchanges]
     rows.sort(key=lambda row: row[0].key(), reverse=True)
     page = rows[:limit]

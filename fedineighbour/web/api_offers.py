@@ -19,6 +19,7 @@ from fedineighbour.neighbourhood import answers as answers_mod
 from fedineighbour.neighbourhood import offers, saved_searches
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.search import SearchQuery, parse_query, search
+from fedineighbour.neighbourhood.visibility import can_see_offer
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Home, Offer, OfferAnswer, OfferMedia, OfferNotification, SavedSearch
 from fedineighbour.web.api_common import ApiError, error, json_body
@@ -145,7 +146,10 @@ async def my_offers(request: Request, me: Account | None) -> Response:
 
 @endpoint(auth="optional")
 async def get_offer(request: Request, me: Account | None) -> Response:
-    return await offer_response(request, await _offer(request), me)
+    offer = await _offer(request)
+    if not await can_see_offer(me, offer):
+        return error(404, "no such post")
+    return await offer_response(request, offer, me)
 
 
 @endpoint()

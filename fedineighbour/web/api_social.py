@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from fedineighbour.federation import publish
 from fedineighbour.federation.actors import ActorError, resolve_account
 from fedineighbour.neighbourhood import posts
+from fedineighbour.neighbourhood.visibility import can_see, visible_notes
 from fedineighbour.storage.models import Account, Follow, Note
 from fedineighbour.web.api_common import (
     ApiError,
@@ -142,8 +143,8 @@ async def note_detail(request: Request, me: Account) -> Response:
 async def home_timeline(request: Request, me: Account) -> Response:
     followed = Follow.filter(follower_id=me.id, state="accepted").values_list("target_id", flat=True)
     ids = [me.id, *await followed]
-    rows = await Note.filter(author_id__in=ids, deleted_at=None).select_related("author").order_by(
-        "-published").limit(page_limit(request))
+    query = visible_notes(Note.filter(author_id__in=ids, deleted_at=None), me)
+    rows = await query.select_related("author").order_by("-published").limit(page_limit(request))
     return JSONResponse({"items": [note_json(n, _host(request)) for n in rows]})
 
 
@@ -152,7 +153,6 @@ async def lookup_note(request: Request, me: Account) -> Response:
     """A stored copy of a post by its ActivityPub id (remote or local), as this server sees it now."""
     ap_id = request.query_params.get("id", "")
     note = await Note.filter(ap_id=ap_id).select_related("author").first()
-    if note is None or (note.visibility == "direct" and me.ap_id not in {m["href"] for m in note.mentions or []}
-                        and note.author_id != me.id):
+    if note is None or not await can_see(me, note):
         return error(404, "no such post here")
     return JSONResponse(note_json(note, _host(request)))
