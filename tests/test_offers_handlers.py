@@ -403,3 +403,19 @@ async def test_offer_announced_later_by_a_neighbouring_town_enters_the_town_sear
     assert (await Offer.get(ap_id=payload["object"]["id"])).listed is True
     assert await in_town_search(payload["object"]["id"], dan)
     assert (await saved_search_told(carol), await saved_search_told(dan)) == (1, 1)
+
+
+async def test_neighbourhood_is_named_from_the_published_point(here):
+    """Areas centred on the exact point and on the published one: the post names the latter, or its name
+    would tell which way the fuzz went."""
+    from fedineighbour.neighbourhood.places import Fuzzer
+
+    alice = await here.local("alice")
+    exact = (48.118, -1.676)
+    published = Fuzzer.from_file(here.settings.secret_file).fuzz(alice.ap_id, *exact)
+    here.rt.settings = replace(here.rt.settings, town=replace(here.rt.settings.town, neighbourhoods=[
+        {"name": "Chez Alice", "lat": exact[0], "lon": exact[1]},
+        {"name": "Le Publié", "lat": published[0], "lon": published[1]}]))
+    offer = await offers.create_offer(exchange_of(here.rt), alice, offer_body(location=dict(zip(
+        ("lat", "lon"), exact, strict=True))))
+    assert (offer.lat, offer.lon, offer.neighbourhood) == (*published, "Le Publié")
