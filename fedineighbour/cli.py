@@ -50,7 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     uc.add_argument("--role", default="resident", choices=["resident", "municipality", "moderator", "admin"])
     uc.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
-    token.add_parser("create", help="print a new bearer token for NAME").add_argument("name")
+    tc = token.add_parser("create", help="print a new bearer token for the user NAME")
+    tc.add_argument("name")
+    tc.add_argument("--expires-days", type=int, metavar="D", help="the token stops working after D days")
+    tc.add_argument("--label", default="cli", help="what the token is for, shown by `token list`")
+    token.add_parser("list", help="NAME's tokens: id, label, created, last used, expiry").add_argument("name")
+    tr = token.add_parser("revoke", help="revoke one of NAME's tokens by id, or --all")
+    tr.add_argument("name")
+    tr.add_argument("id", nargs="?", type=int)
+    tr.add_argument("--all", action="store_true", help="every token of NAME")
     domain = sub.add_parser("domain", help="defederate remote domains").add_subparsers(dest="action", required=True)
     for action in ("block", "unblock"):
         d = domain.add_parser(action, help=f"{action} a domain and its subdomains")
@@ -177,13 +185,32 @@ async def cmd_user(args, settings: Settings) -> None:
 
 
 async def cmd_token(args, settings: Settings) -> None:
-    from fedineighbour.neighbourhood.accounts import create_token
+    from fedineighbour.neighbourhood import api_tokens
     from fedineighbour.storage.models import Account
 
     account = await Account.filter(username=args.name.lower(), local=True, deleted_at=None).first()
     if account is None:
         raise CliError(f"no local user {args.name}")
-    print(await create_token(account, "cli"))
+    try:
+        if args.action == "create":
+            print(await api_tokens.create_token(account, args.label, expires_days=args.expires_days))
+        elif args.action == "list":
+            for row in await api_tokens.list_tokens(account):
+                say(row.id, row.name or "-", _when(row.created_at), _when(row.last_used_at, "never"),
+                    _when(row.expires_at, "never"))
+        elif args.all == (args.id is not None):
+            raise CliError("token revoke needs a token id or --all (not both)")
+        elif args.all:
+            print(f"revoked {await api_tokens.revoke_all(account)} tokens of {account.username}")
+        else:
+            await api_tokens.revoke_token(account, args.id)
+            print(f"revoked token {args.id} of {account.username}")
+    except api_tokens.TokenError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _when(moment, missing: str = "-") -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else missing
 
 
 async def cmd_domain(args, settings: Settings) -> None:
