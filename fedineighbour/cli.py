@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,22 @@ from fedineighbour.config import ConfigError, Settings, load_config
 
 class CliError(Exception):
     """A one-line message for the user; exit status 1."""
+
+
+# Control characters (C0, DEL, C1: ESC and CSI start terminal escape sequences) and bidirectional
+# overrides (which reorder what the admin reads) never reach the terminal from remote text.
+_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
+
+
+def printable(text: object, *, keep_newlines: bool = False) -> str:
+    """`text` without control characters, for printing whatever a remote server chose."""
+    return "".join(c for c in str(text) if (keep_newlines and c == "\n")
+                   or not (unicodedata.category(c) == "Cc" or c in _BIDI))
+
+
+def say(*fields: object, sep: str = "\t") -> None:
+    """Print one line of fields, each made printable (every CLI output that can carry remote text)."""
+    print(sep.join(printable(f) for f in fields))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     uc.add_argument("--role", default="resident", choices=["resident", "municipality", "moderator", "admin"])
     uc.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
-    token.add_parser("create", help="print a new bearer token for NAME").add_argument("name")
+    tc = token.add_parser("create", help="print a new bearer token for the user NAME")
+    tc.add_argument("name")
+    tc.add_argument("--expires-days", type=int, metavar="D", help="the token stops working after D days")
+    tc.add_argument("--label", default="cli", help="what the token is for, shown by `token list`")
+    token.add_parser("list", help="NAME's tokens: id, label, created, last used, expiry").add_argument("name")
+    tr = token.add_parser("revoke", help="revoke one of NAME's tokens by id, or --all")
+    tr.add_argument("name")
+    tr.add_argument("id", nargs="?", type=int)
+    tr.add_argument("--all", action="store_true", help="every token of NAME")
     domain = sub.add_parser("domain", help="defederate remote domains").add_subparsers(dest="action", required=True)
     for action in ("block", "unblock"):
         d = domain.add_parser(action, help=f"{action} a domain and its subdomains")
@@ -59,12 +86,24 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(lookup_file(args.file))
     try:
         settings = load_config(args.config)
-        sys.exit(run(args, settings) or 0)
+        with private_files():
+            sys.exit(run(args, settings) or 0)
     except (ConfigError, CliError) as exc:
-        print(f"fedineighbour: {exc}", file=sys.stderr)
+        print(f"fedineighbour: {printable(exc)}", file=sys.stderr)
         sys.exit(1 if isinstance(exc, CliError) else 2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Whatever the command creates (database and its -wal/-shm, secret, media) is the owner's only from
+    the start: the database holds every local private key."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int | None:
@@ -85,7 +124,7 @@ async def with_database(settings: Settings, fn, args) -> Any:
         raise CliError("the database does not exist yet: run `fedineighbour init` first")
     if fn is cmd_init:
         # aiosqlite cannot create a file in a missing folder, and tortoise then waits forever instead of failing
-        settings.data_path.mkdir(parents=True, exist_ok=True)
+        settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
         if (path := database.sqlite_path(settings.database.url)) is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         await database.migrate(settings.database.url)
@@ -107,12 +146,28 @@ async def cmd_init(args, settings: Settings) -> None:
     from fedineighbour.federation.actors import ensure_system_actors
     from fedineighbour.federation.urls import Urls
 
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    if not settings.secret_file.exists():
-        settings.secret_file.write_text(secrets.token_hex(32))
-        settings.secret_file.chmod(0o600)
+    _private_data(settings)
     instance, town = await ensure_system_actors(Urls(settings.base_url), settings.town.name)
     print(f"ready: {settings.base_url} (instance actor {instance.ap_id}, town {town.username}@{settings.host})")
+
+
+def _private_data(settings: Settings) -> None:
+    """The data folder 0700, the secret and the SQLite files 0600: created so, and tightened on an older
+    install (init runs at every upgrade)."""
+    from fedineighbour.storage.database import sqlite_path
+
+    settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_path.chmod(0o700)
+    (settings.data_path / "media").mkdir(mode=0o700, exist_ok=True)
+    if not settings.secret_file.exists():
+        fd = os.open(settings.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    settings.secret_file.chmod(0o600)
+    if (db := sqlite_path(settings.database.url)) is not None:
+        for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            if path.exists():
+                path.chmod(0o600)
 
 
 async def cmd_user(args, settings: Settings) -> None:
@@ -130,13 +185,32 @@ async def cmd_user(args, settings: Settings) -> None:
 
 
 async def cmd_token(args, settings: Settings) -> None:
-    from fedineighbour.neighbourhood.accounts import create_token
+    from fedineighbour.neighbourhood import api_tokens
     from fedineighbour.storage.models import Account
 
     account = await Account.filter(username=args.name.lower(), local=True, deleted_at=None).first()
     if account is None:
         raise CliError(f"no local user {args.name}")
-    print(await create_token(account, "cli"))
+    try:
+        if args.action == "create":
+            print(await api_tokens.create_token(account, args.label, expires_days=args.expires_days))
+        elif args.action == "list":
+            for row in await api_tokens.list_tokens(account):
+                say(row.id, row.name or "-", _when(row.created_at), _when(row.last_used_at, "never"),
+                    _when(row.expires_at, "never"))
+        elif args.all == (args.id is not None):
+            raise CliError("token revoke needs a token id or --all (not both)")
+        elif args.all:
+            print(f"revoked {await api_tokens.revoke_all(account)} tokens of {account.username}")
+        else:
+            await api_tokens.revoke_token(account, args.id)
+            print(f"revoked token {args.id} of {account.username}")
+    except api_tokens.TokenError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _when(moment, missing: str = "-") -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else missing
 
 
 async def cmd_domain(args, settings: Settings) -> None:
@@ -145,7 +219,7 @@ async def cmd_domain(args, settings: Settings) -> None:
 
     if args.action == "list":
         for row in await DomainBlock.all().order_by("domain"):
-            print(f"{row.domain}\t{row.severity}\t{row.public_comment}")
+            say(row.domain, row.severity, row.public_comment)
         return
     try:
         domain = normalise_domain(args.domain)
@@ -172,21 +246,20 @@ async def cmd_lookup(args, settings: Settings) -> None:
         raise CliError("lookup needs a handle, a URL or --file PATH")
     rt = await build_runtime(settings)
     try:
-        if args.target.startswith(("http://", "https://")):
-            try:
-                doc = await rt.fetcher.get_json(args.target)
-            except FetchError as exc:
-                raise CliError(f"cannot fetch {args.target}: {exc}") from None
-        else:
-            try:
-                account = await resolve_account(rt, args.target)
-            except ActorError as exc:
-                raise CliError(str(exc)) from None
-            doc = await rt.fetcher.get_json(account.ap_id)
+        url = args.target
         try:
-            print(json.dumps(describe(doc), indent=2, ensure_ascii=False, default=str))
+            if not args.target.startswith(("http://", "https://")):
+                url = (await resolve_account(rt, args.target)).ap_id
+            doc = await rt.fetcher.get_json(url)
+        except ActorError as exc:
+            raise CliError(str(exc)) from None
+        except FetchError as exc:
+            raise CliError(f"cannot fetch {url}: {exc}") from None
+        try:
+            text = json.dumps(describe(doc), indent=2, ensure_ascii=False, default=str)
         except Unsupported as exc:
             raise CliError(f"not understood: {exc}") from None
+        print(printable(text, keep_newlines=True))
     finally:
         await close_runtime(rt)
 
@@ -199,18 +272,17 @@ async def cmd_neighbour(args, settings: Settings) -> None:
     try:
         if args.action == "add":
             found, stored = await nb.add_neighbour(rt, args.target)
-            print(f"following {found.account.handle} ({found.town}, {found.state}); {stored} offers backfilled")
+            say(f"following {found.account.handle} ({found.town}, {found.state}); {stored} offers backfilled")
         elif args.action == "remove":
             group, unlisted = await nb.remove_neighbour(rt, args.target)
-            print(f"unfollowed {group.handle}; {unlisted} of its offers no longer listed")
+            say(f"unfollowed {group.handle}; {unlisted} of its offers no longer listed")
         elif args.action == "list":
             for n in await nb.list_neighbours(rt):
-                print(f"{n.account.handle}\t{n.state}\t{n.town}\t{n.offers} offers\t{n.account.ap_id}")
+                say(n.account.handle, n.state, n.town, f"{n.offers} offers", n.account.ap_id)
         else:
             for s in await nb.suggest_neighbours(rt):
                 distance = f"{s.distance_km:.1f} km" if s.distance_km is not None else "? km"
-                mark = "\tfollowing" if s.following else ""
-                print(f"{distance}\t{s.town.name}\ttown@{s.town.host}{mark}")
+                say(distance, s.town.name, f"town@{s.town.host}", *(["following"] if s.following else []))
     except nb.NeighbourError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -232,9 +304,9 @@ def lookup_file(path: str) -> int:
         print(f"fedineighbour: {path}: not a JSON object", file=sys.stderr)
         return 1
     try:
-        print(json.dumps(describe(doc), indent=2, ensure_ascii=False, default=str))
+        print(printable(json.dumps(describe(doc), indent=2, ensure_ascii=False, default=str), keep_newlines=True))
     except Unsupported as exc:
-        print(f"fedineighbour: {path}: {exc}", file=sys.stderr)
+        print(f"fedineighbour: {path}: {printable(exc)}", file=sys.stderr)
         return 1
     return 0
 

@@ -139,3 +139,72 @@ async def test_public_domain_blocks_list(town):
     status, blocks = await inst.api("GET", "/api/v1/instance/domain_blocks")
     assert status == 200 and blocks[0]["domain"] == "spam.example" and blocks[0]["comment"] == "spam"
     assert blocks[0]["severity"] == "suspend" and len(blocks[0]["digest"]) == 64
+
+
+async def test_hide_collections_shows_only_the_totals(town):
+    """Mastodon's "hide your network": the collections keep their totalItems, lose their pages."""
+    inst, remote = town
+    follow = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{remote.base}/follows/hide",
+              "type": "Follow", "actor": remote.actor_id("zoe"), "object": inst.actor_id("alice")}
+    assert (await remote.post(f"{inst.url}/users/alice/inbox", follow))[0] == 202
+    await eventually(lambda: _has_accept(remote))
+    status, page, _ = await get(f"{inst.actor_id('alice')}/followers?page=1")
+    assert page["orderedItems"] == [remote.actor_id("zoe")]
+
+    status, me = await inst.api("PATCH", "/api/v1/accounts/me", "alice", {"hide_collections": True})
+    assert status == 200 and me["hide_collections"] is True
+    for name, total in (("followers", 1), ("following", 0)):
+        for suffix in ("", "?page=1"):
+            status, coll, _ = await get(f"{inst.actor_id('alice')}/{name}{suffix}")
+            assert status == 200 and coll["type"] == "OrderedCollection" and coll["totalItems"] == total
+            assert not {"first", "orderedItems", "items"} & set(coll), coll
+    status, bad = await inst.api("PATCH", "/api/v1/accounts/me", "alice", {"hide_collections": "yes"})
+    assert status == 422 and "hide_collections" in bad["errors"]
+    status, me = await inst.api("PATCH", "/api/v1/accounts/me", "alice", {"hide_collections": False})
+    assert me["hide_collections"] is False and (await get(f"{inst.actor_id('alice')}/followers"))[1]["first"]
+
+
+async def test_tokens_expire_are_listed_and_revoked(town):
+    """`token create --expires-days`, `token list`, `token revoke ID | --all`; a dead token gets 401."""
+    inst, _ = town
+    headers = {"Accept": "application/json"}
+
+    async def status_with(token: str) -> int:
+        async with aiohttp.ClientSession() as s, s.get(f"{inst.url}/api/v1/followers", headers={
+                **headers, "Authorization": f"Bearer {token}"}) as r:
+            return r.status
+
+    first, second, expiring = (out.strip() for out in inst.cli_batch(
+        ["token", "create", "alice", "--label", "phone"], ["token", "create", "alice"],
+        ["token", "create", "alice", "--expires-days", "1"]))
+    assert " " not in first and await status_with(first) == 200 and await status_with(second) == 200
+    rows = [line.split("\t") for line in inst.cli("token", "list", "alice").stdout.splitlines()]
+    by_label = {row[1]: row for row in rows}
+    assert len(rows) == 4 and by_label["phone"][3] != "never" and by_label["phone"][4] == "never"
+    assert [row[3] for row in rows][-1] == "never" and rows[-1][4] != "never"  # not used yet, expires
+
+    # Expired (moved a day and a second into the past: what the server reads is the row).
+    expiring_id = rows[-1][0]
+    await _expire(inst, expiring_id)
+    assert await status_with(expiring) == 401
+    inst.cli("token", "revoke", "alice", by_label["phone"][0])
+    assert await status_with(first) == 401 and await status_with(second) == 200
+    assert inst.cli("token", "revoke", "alice", by_label["phone"][0], check=False).returncode == 1
+    assert inst.cli("token", "revoke", "alice", check=False).returncode == 1  # an id or --all
+    assert "revoked 3 tokens" in inst.cli("token", "revoke", "alice", "--all").stdout
+    assert await status_with(second) == 401 and inst.cli("token", "list", "alice").stdout == ""
+    bad = inst.cli("token", "create", "alice", "--expires-days", "0", check=False)
+    assert bad.returncode == 1 and bad.stdout == "" and "Traceback" not in bad.stderr
+
+
+async def _expire(inst, token_id: str) -> None:
+    """Set one token's expiry in the past, from outside the server (as an admin's SQL would)."""
+    import sqlite3
+    import subprocess
+
+    sql = f"UPDATE api_tokens SET expires_at = '2020-01-01 00:00:00+00:00' WHERE id = {int(token_id)}"
+    if inst._pg_db:
+        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", inst._pg_db, "-Xq", "-c", sql], check=True)
+        return
+    with sqlite3.connect(inst.db_url.removeprefix("sqlite://"), timeout=10) as con:
+        con.execute(sql)

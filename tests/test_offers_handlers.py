@@ -318,3 +318,104 @@ async def test_our_shares_of_a_remote_co_purchase_are_accepted_or_rejected_by_it
     await handle(here, {"id": "https://b.example/rejects/2", "type": "Reject", "actor": bob.ap_id,
                         "object": offer_carol.ap_id})
     assert (await OfferAnswer.get(id=carols.id)).state == "accepted"
+
+
+# -- who gets a remote offer: the town's search, or only the residents who follow its author ---------------
+
+REMORQUE = {"q": "remorque", "lat": str(CENTRE["lat"]), "lon": str(CENTRE["lon"]), "radius_km": "5"}
+
+
+def maud_create(**overrides) -> dict:
+    """The FEP-0837 fixture (a trailer offered at our town's centre) in a Create from its author."""
+    obj = load("fep0837_proposal.json")
+    obj.update(overrides)
+    return {"id": obj["id"] + "/create", "type": "Create", "actor": obj["attributedTo"], "object": obj,
+            "to": as_list_(obj.get("to")), "cc": as_list_(obj.get("cc"))}
+
+
+def as_list_(value) -> list:
+    return value if isinstance(value, list) else [value] if value else []
+
+
+async def saved_remorque(account: Account):
+    from fedineighbour.neighbourhood.saved_searches import save_search
+
+    return await save_search(account, {"query": REMORQUE}, None)
+
+
+async def in_town_search(ap_id: str, viewer: Account) -> bool:
+    from fedineighbour.neighbourhood.search import parse_query, search
+
+    page = await search(parse_query(REMORQUE), viewer_id=viewer.id)
+    return ap_id in [offer.ap_id for offer, _ in page.items]
+
+
+async def saved_search_told(account: Account) -> int:
+    return await OfferNotification.filter(account_id=account.id, kind="saved_search").count()
+
+
+async def test_offer_from_someone_a_resident_follows_reaches_them_not_the_town(here):
+    maud = await remote(here, "https://market.example", "maud")
+    carol, dan = await here.local("carol"), await here.local("dan")
+    await follows(carol, maud)
+    await saved_remorque(carol)
+    await saved_remorque(dan)
+    payload = maud_create()
+    await handle(here, payload)
+    got = await Offer.get(ap_id=payload["object"]["id"])
+    assert got.listed is False
+    assert not await in_town_search(got.ap_id, dan)
+    assert await saved_search_told(carol) == 1  # she follows maud
+    assert await saved_search_told(dan) == 0
+
+
+async def test_offer_addressed_to_a_collection_on_another_server_is_not_wanted(here):
+    """Residents follow a neighbouring town's Group (our town does not): naming its followers collection,
+    read from a public /following, does not make a stranger's offer wanted."""
+    group = await remote(here, "https://b.example", "town", "Group")
+    await follows(await here.local("carol"), group)
+    await remote(here, "https://market.example", "maud")
+    dan = await here.local("dan")
+    await saved_remorque(dan)
+    payload = maud_create(cc=[group.followers_url])
+    with pytest.raises(Unsupported):
+        await handle(here, payload)
+    assert await Offer.all().count() == 0
+    assert await saved_search_told(dan) == 0
+
+
+async def test_offer_announced_later_by_a_neighbouring_town_enters_the_town_search_once(here):
+    from fedineighbour.federation.from_ap import parse_object
+    from fedineighbour.federation.handlers_offers import store_remote_offer
+
+    maud = await remote(here, "https://market.example", "maud")
+    group = await remote(here, "https://b.example", "town", "Group")
+    await follows(await town(), group)
+    carol, dan = await here.local("carol"), await here.local("dan")
+    await follows(carol, maud)
+    await saved_remorque(carol)
+    await saved_remorque(dan)
+    payload = maud_create()
+    await handle(here, payload)
+    assert (await Offer.get(ap_id=payload["object"]["id"])).listed is False
+    for _ in range(2):  # the neighbouring town's Announce, delivered twice
+        await store_remote_offer(here.rt, parse_object(payload["object"]), maud, via=group)
+    assert (await Offer.get(ap_id=payload["object"]["id"])).listed is True
+    assert await in_town_search(payload["object"]["id"], dan)
+    assert (await saved_search_told(carol), await saved_search_told(dan)) == (1, 1)
+
+
+async def test_neighbourhood_is_named_from_the_published_point(here):
+    """Areas centred on the exact point and on the published one: the post names the latter, or its name
+    would tell which way the fuzz went."""
+    from fedineighbour.neighbourhood.places import Fuzzer
+
+    alice = await here.local("alice")
+    exact = (48.118, -1.676)
+    published = Fuzzer.from_file(here.settings.secret_file).fuzz(alice.ap_id, *exact)
+    here.rt.settings = replace(here.rt.settings, town=replace(here.rt.settings.town, neighbourhoods=[
+        {"name": "Chez Alice", "lat": exact[0], "lon": exact[1]},
+        {"name": "Le Publié", "lat": published[0], "lon": published[1]}]))
+    offer = await offers.create_offer(exchange_of(here.rt), alice, offer_body(location=dict(zip(
+        ("lat", "lon"), exact, strict=True))))
+    assert (offer.lat, offer.lon, offer.neighbourhood) == (*published, "Le Publié")

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from fedineighbour.federation.ap_json import (
     ACTIVITY_TYPES,
@@ -356,9 +357,18 @@ def describe(d: dict) -> dict:
     return _summary(_any(d))
 
 
+def _authority(url: str) -> str:
+    """host[:port] of a URL, without user info."""
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return ""
+
+
 def _summary(p: Parsed) -> dict:
     if isinstance(p, ParsedActor):
-        host = host_of(p.ap_id)
+        host = _authority(p.ap_id)  # with its port, as the stored account's handle (FEDERATION.md)
         return {
             "kind": "actor", "type": p.type, "id": p.ap_id, "username": p.username,
             "handle": f"{p.username}@{host}" if p.username and host else None, "name": p.name,

@@ -3,10 +3,14 @@ our offers (answers), FEP-0837 Offer(Agreement). handlers_content.py hands Creat
 of offers here (`handle_*`); `register` adds the activity types only offers use.
 
 A remote offer is stored when someone here wants it: a local account follows its author, or the actor
-that announced it (a neighbouring town's Group), or the followers collection it is addressed to, or our
-town follows a Group on the author's server. It gets its town (NodeInfo `metadata.town.name`, else the
-name the object states, else the host), its published point, and `listed` false when the origin town's
-centre (or the post itself) lies beyond `federation.perimeter_km` of our centre.
+that announced it, or a followers collection on the author's own server that it is addressed to (a
+collection elsewhere could be named by anyone), or our town follows a Group on the author's server. It
+gets its town (NodeInfo `metadata.town.name`, else the name the object states, else the host), its
+published point, and `listed` (the town's search and saved searches) only when it comes from a
+neighbouring town, i.e. our town Group follows (accepted) its author, the Group that announced it, or a
+Group on its author's server, and the origin town's centre (or the post itself) lies within
+`federation.perimeter_km` of our centre. An offer that only some residents' follows bring stays
+unlisted: it reaches those residents (their saved searches, by link), not the whole town.
 """
 
 from __future__ import annotations
@@ -52,18 +56,26 @@ async def wanted_here(author: Account, obj: ParsedObject | None, via: Account | 
     follows = Follow.filter(state="accepted", follower__local=True)
     if await follows.filter(target_id__in=ids).exists():
         return True
-    audience = list(obj.to) + list(obj.cc) if obj is not None else []
+    # Only collections of the author's own server: anyone can address any collection they read in /following.
+    audience = [a for a in list(obj.to) + list(obj.cc) if host_of(a) == host_of(author.ap_id)] if obj else []
     if audience and await follows.filter(target__followers_url__in=audience).exists():
         return True
-    return bool(author.domain) and await Follow.filter(
-        state="accepted", follower__username=TOWN_USERNAME, follower__local=True,
-        target__domain=author.domain).exists()
+    return await from_neighbour(author, via)
+
+
+async def from_neighbour(author: Account, via: Account | None = None) -> bool:
+    """Whether our town Group follows (accepted) the author, the announcer, or a Group on the author's server."""
+    town_follows = Follow.filter(state="accepted", follower__username=TOWN_USERNAME, follower__local=True)
+    ids = [author.id] + ([via.id] if via is not None else [])
+    if await town_follows.filter(target_id__in=ids).exists():
+        return True
+    return bool(author.domain) and await town_follows.filter(target__domain=author.domain).exists()
 
 
 # -- storing remote offers --------------------------------------------------------------------------------
 
-async def _town_and_listed(rt: Runtime, author: Account, obj: ParsedObject, lat: float, lon: float
-                           ) -> dict[str, Any]:
+async def _town_and_listed(rt: Runtime, author: Account, obj: ParsedObject, lat: float, lon: float,
+                           neighbour: bool) -> dict[str, Any]:
     from fedineighbour.neighbourhood.places import TownPlace
 
     origin = origin_of(author.ap_id)
@@ -71,7 +83,19 @@ async def _town_and_listed(rt: Runtime, author: Account, obj: ParsedObject, lat:
     info = await town_of(rt, author.ap_id)
     name = (info.name if info else None) or offers_from_ap.town_claimed(obj) or host
     centre = info.centre if info and info.centre else (lat, lon)
-    return {"town": name, "town_host": host, "listed": not TownPlace.from_settings(rt.settings).outside(*centre)}
+    inside = not TownPlace.from_settings(rt.settings).outside(*centre)
+    return {"town": name, "town_host": host, "listed": neighbour and inside}
+
+
+async def _list_later_arrival(rt: Runtime, offer: Offer, author: Account, obj: ParsedObject, *, emit: bool) -> None:
+    """A neighbouring town announces an offer first stored through a resident's follow: list it now
+    (within the perimeter), and tell the saved searches that could not see it before."""
+    place = await _town_and_listed(rt, author, obj, offer.lat, offer.lon, True)
+    if place["listed"]:
+        await Offer.filter(id=offer.id).update(listed=True)
+        offer.listed = True
+        if emit:
+            await exchange_of(rt).emit("created", offer)
 
 
 async def _media(offer: Offer, obj: ParsedObject) -> None:
@@ -93,8 +117,10 @@ def _is_image(attachment: dict) -> bool:
 
 
 async def store_remote_offer(rt: Runtime, obj: ParsedObject, author: Account, *, via: Account | None = None,
-                             check_wanted: bool = True, emit: bool = True, refresh: bool = False) -> Offer:
-    """Store (or, with refresh, bring up to date) a remote offer. Unsupported when it is not acceptable."""
+                             check_wanted: bool = True, emit: bool = True, refresh: bool = False,
+                             neighbour: bool | None = None) -> Offer:
+    """Store (or, with refresh, bring up to date) a remote offer. Unsupported when it is not acceptable.
+    `neighbour`: whether it comes from a neighbouring town (listed), decided here when None."""
     if obj.attributed_to and obj.attributed_to != author.ap_id:
         raise Unsupported("offer attributed to someone else")
     if host_of(obj.ap_id) != host_of(author.ap_id):
@@ -105,6 +131,9 @@ async def store_remote_offer(rt: Runtime, obj: ParsedObject, author: Account, *,
             raise Unsupported("an offer with this id belongs to someone else")
         if refresh:
             await _apply_update(rt, existing, obj, emit=False)
+        if not existing.listed and existing.deleted_at is None and (
+                neighbour if neighbour is not None else await from_neighbour(author, via)):
+            await _list_later_arrival(rt, existing, author, obj, emit=emit)
         return existing
     if check_wanted and not await wanted_here(author, obj, via):
         raise Unsupported("offer from someone nobody here follows")
@@ -115,7 +144,9 @@ async def store_remote_offer(rt: Runtime, obj: ParsedObject, author: Account, *,
             raise Unsupported("offer without a place, from a server without a town centre")
         fields["lat"], fields["lon"] = info.centre
         fields["neighbourhood"] = fields["neighbourhood"] or info.name
-    place = await _town_and_listed(rt, author, obj, fields["lat"], fields["lon"])
+    if neighbour is None:
+        neighbour = await from_neighbour(author, via)
+    place = await _town_and_listed(rt, author, obj, fields["lat"], fields["lon"], neighbour)
     # A key like local posts have, so residents can address it in /api/v1/offers/{key}/answers.
     try:
         offer = await Offer.create(author=author, local=False, key=secrets.token_hex(8), **place, **fields)

@@ -1,16 +1,14 @@
-"""Local accounts: residents, municipality, moderators; passwords and API tokens."""
+"""Local accounts: residents, municipality, moderators; passwords. API tokens: api_tokens.py."""
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 
 from argon2 import PasswordHasher
 
 from fedineighbour.federation.actors import ACTOR_TYPE_BY_ROLE, create_local_account
 from fedineighbour.federation.urls import RESERVED_USERNAMES, Urls
-from fedineighbour.storage.models import Account, ApiToken
+from fedineighbour.storage.models import Account
 
 ROLES = ("resident", "municipality", "moderator", "admin")
 USERNAME_RE = re.compile(r"^[a-z0-9_]{1,30}$")
@@ -39,20 +37,3 @@ async def create_user(urls: Urls, username: str, *, role: str = "resident", pass
     password_hash = PasswordHasher().hash(password) if password else None
     return await create_local_account(urls, username, actor_type=ACTOR_TYPE_BY_ROLE.get(role, "Person"), role=role,
                                       display_name=display_name, password_hash=password_hash)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def create_token(account: Account, name: str = "") -> str:
-    token = secrets.token_urlsafe(32)
-    await ApiToken.create(token_hash=hash_token(token), account=account, name=name)
-    return token
-
-
-async def account_for_token(token: str) -> Account | None:
-    row = await ApiToken.filter(token_hash=hash_token(token)).select_related("account").first()
-    if row is None or row.account.suspended or row.account.deleted_at is not None:
-        return None
-    return row.account

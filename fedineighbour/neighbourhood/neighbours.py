@@ -128,7 +128,8 @@ async def _store_one(rt: Runtime, group: Account, ref: Any, now: datetime) -> bo
         if status not in (None, "open", "reserved") or (obj.end_time is not None and obj.end_time <= now):
             return False
         author = await get_actor(rt, obj.attributed_to)
-        await store_remote_offer(rt, obj, author, via=group, check_wanted=False, emit=False, refresh=True)
+        await store_remote_offer(rt, obj, author, via=group, check_wanted=False, emit=False, refresh=True,
+                                 neighbour=True)  # the admin just made it a neighbour (Accept may be pending)
     except (FetchError, Unsupported, ActorError):
         return False
     return True

@@ -97,8 +97,9 @@ async def _exact_point(ex: Exchange, author: Account, values: dict[str, Any]) ->
 
 def _place_fields(ex: Exchange, author: Account, point: tuple[float, float], neighbourhood: str | None):
     lat, lon = ex.fuzzer.fuzz(author.ap_id, *point)
+    # Named from the published point: the name of the exact one would tell on which side of the fuzz it is.
     return {"exact_lat": point[0], "exact_lon": point[1], "lat": lat, "lon": lon,
-            "neighbourhood": neighbourhood if neighbourhood is not None else ex.town.neighbourhood_of(*point)}
+            "neighbourhood": neighbourhood if neighbourhood is not None else ex.town.neighbourhood_of(lat, lon)}
 
 
 def _model_values(values: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,11 @@
 request is matched against open offers nearby (both authors are told).
 
 `notify_saved_searches` is an Exchange listener: it runs for every "created" post, local or received
-from a neighbouring town (federation emits "created" for those too).
+from a neighbouring town (federation emits "created" for those too). A remote post that is not listed
+(it came through some residents' follows, not from a neighbouring town) is matched only against the
+saved searches of the residents who follow its author: it never reaches the whole town. Federation
+emits "created" again when such a post is later announced by a neighbouring town, so each saved
+search is told of a post once.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fedineighbour.neighbourhood.answers import notify
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.search import SearchQuery, matches, parse_query, search
-from fedineighbour.storage.models import Account
+from fedineighbour.storage.models import Account, Follow
 from fedineighbour.storage.offer_models import Offer, OfferNotification, SavedSearch, tokens
 
 if TYPE_CHECKING:
@@ -58,19 +62,26 @@ async def notify_saved_searches(ex: Exchange, event: str, offer: Offer, answer: 
         return
     now = datetime.now(UTC)
     try:
-        for saved in await SavedSearch.filter(account__local=True):
-            if saved.account_id == offer.author_id:
+        candidates = SavedSearch.filter(account__local=True)
+        if not offer.listed:
+            followers = Follow.filter(target_id=offer.author_id, state="accepted").values_list(
+                "follower_id", flat=True)
+            candidates = candidates.filter(account_id__in=await followers)
+        told = set(await OfferNotification.filter(offer_id=offer.id, kind="saved_search").values_list(
+            "saved_search_id", flat=True))
+        for saved in await candidates:
+            if saved.account_id == offer.author_id or saved.id in told:
                 continue
             try:
                 query = query_from_saved(saved.query)
             except OfferInvalid:
                 continue
-            if not matches(query, offer, now):
+            if not matches(query, offer, now, listed_only=offer.listed):
                 continue
             await OfferNotification.create(account_id=saved.account_id, kind="saved_search", offer=offer,
                                            saved_search=saved, from_account_id=offer.author_id)
             await SavedSearch.filter(id=saved.id).update(last_notified_at=now)
-        if offer.purpose == "request":
+        if offer.purpose == "request" and offer.listed:
             await match_request(offer)
     except Exception:  # a notification must never undo the post
         log.exception("saved searches for %s", offer.ap_id)

@@ -172,9 +172,11 @@ def parse_query(params: Mapping[str, str], home: tuple[float, float] | None = No
     return query
 
 
-def matches(query: SearchQuery, offer: Offer, now: datetime) -> bool:
-    """Whether one offer (as others see it) falls in a query: for saved searches, without SQL."""
-    if offer.deleted_at is not None or not offer.listed or not is_listed(offer.visibility) or offer.status != "open":
+def matches(query: SearchQuery, offer: Offer, now: datetime, *, listed_only: bool = True) -> bool:
+    """Whether one offer (as others see it) falls in a query: for saved searches, without SQL.
+    `listed_only` false: also an unlisted post (a saved search of someone who follows its author)."""
+    if (offer.deleted_at is not None or (listed_only and not offer.listed) or not is_listed(offer.visibility)
+            or offer.status != "open"):
         return False
     if offer.expires_at is not None and offer.expires_at <= now:
         return False

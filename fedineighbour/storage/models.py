@@ -36,6 +36,7 @@ class Account(Model):
     private_key_pem = fields.TextField(null=True)
     password_hash = fields.CharField(max_length=255, null=True)
     locked = fields.BooleanField(default=False)
+    hide_collections = fields.BooleanField(default=False)  # followers/following collections show totals only
     discoverable = fields.BooleanField(default=True)
     suspended = fields.BooleanField(default=False)
     moved_to = fields.CharField(max_length=512, null=True)
@@ -56,8 +57,10 @@ class ApiToken(Model):
     id = fields.BigIntField(primary_key=True)
     token_hash = fields.CharField(max_length=64, unique=True)
     account = fields.ForeignKeyField("models.Account", related_name="tokens", on_delete=fields.CASCADE)
-    name = fields.CharField(max_length=255, default="")
+    name = fields.CharField(max_length=255, default="")  # a label chosen by whoever created it
     created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)  # written at most once a minute per token
+    expires_at = fields.DatetimeField(null=True)  # None: until revoked
 
     class Meta:
         table = "api_tokens"

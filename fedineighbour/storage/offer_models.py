@@ -65,7 +65,7 @@ class Offer(Model):
     local = fields.BooleanField(default=True)
     town = fields.CharField(max_length=255, default="")  # the origin town's name
     town_host = fields.CharField(max_length=255, null=True)  # None for local offers
-    listed = fields.BooleanField(default=True)  # false: outside the federation perimeter, by link only
+    listed = fields.BooleanField(default=True)  # in the town's search: from a neighbouring town, within the perimeter
     visibility = fields.CharField(max_length=16, default="public")
     purpose = fields.CharField(max_length=16)  # offer | request
     kind = fields.CharField(max_length=16)  # lend | give | sell | swap | co_purchase | help | carpool | ...

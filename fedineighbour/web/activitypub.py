@@ -147,6 +147,8 @@ async def _follow_collection(request: Request, followers: bool) -> Response:
              else Follow.filter(follower_id=account.id, state="accepted"))
     total = await query.count()
     page = request.query_params.get("page")
+    if account.hide_collections:  # "hide your network": the totals only, no page to walk
+        return ap_response(to_ap.ordered_collection(base, total, None))
     if page is None or not page.isdigit() or int(page) < 1:
         return ap_response(to_ap.ordered_collection(base, total, f"{base}?page=1"))
     n = int(page)

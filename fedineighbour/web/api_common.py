@@ -80,9 +80,12 @@ def authenticated(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 
 
 def account_json(account: Account, host: str) -> dict[str, Any]:
-    return {"id": account.ap_id, "handle": account.username + "@" + (account.domain or host),
-            "display_name": account.display_name, "type": account.actor_type, "locked": account.locked,
-            "url": account.url if is_http_url(account.url) else account.ap_id, "local": account.local}
+    out = {"id": account.ap_id, "handle": account.username + "@" + (account.domain or host),
+           "display_name": account.display_name, "type": account.actor_type, "locked": account.locked,
+           "url": account.url if is_http_url(account.url) else account.ap_id, "local": account.local}
+    if account.local:  # our own setting: a remote server's is not known
+        out["hide_collections"] = account.hide_collections
+    return out
 
 
 def note_json(note: Note, host: str) -> dict[str, Any]:

@@ -263,7 +263,8 @@ async def home(request: Request, me: Account | None) -> Response:
         point = await offers.home_of(me)
         if point is None:
             return error(404, "no home set")
-    return JSONResponse(home_json(*point, ex.fuzzer.fuzz(me.ap_id, *point), ex.town.neighbourhood_of(*point)))
+    published = ex.fuzzer.fuzz(me.ap_id, *point)
+    return JSONResponse(home_json(*point, published, ex.town.neighbourhood_of(*published)))
 
 
 @endpoint()

@@ -84,10 +84,11 @@ async def answer_follow_request(request: Request, me: Account) -> Response:
 async def update_me(request: Request, me: Account) -> Response:
     data = await json_body(request)
     changes = {}
-    if "locked" in data:
-        if not isinstance(data["locked"], bool):
-            return invalid("locked", "expected true or false")
-        changes["locked"] = data["locked"]
+    for flag in ("locked", "hide_collections"):
+        if flag in data:
+            if not isinstance(data[flag], bool):
+                return invalid(flag, "expected true or false")
+            changes[flag] = data[flag]
     for field, longest in (("display_name", 255), ("summary", 500)):  # 255: the column's length
         if field in data:
             if not isinstance(data[field], str) or len(data[field]) > longest:

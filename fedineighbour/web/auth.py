@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from fedineighbour.neighbourhood.accounts import account_for_token
+from fedineighbour.neighbourhood.api_tokens import account_for_token
 from fedineighbour.storage.models import Account
 
 

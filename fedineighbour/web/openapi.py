@@ -268,7 +268,10 @@ def _core_paths() -> dict[str, Any]:
         "/api/v1/accounts/me": {"patch": _op("Edit my profile", {"200": note, **ERRORS}, tag=t, body={
             "type": "object", "properties": {"locked": {"type": "boolean"},
                                              "display_name": {"type": "string", "maxLength": 255},
-                                             "summary": {"type": "string", "maxLength": 500}}})},
+                                             "summary": {"type": "string", "maxLength": 500},
+                                             "hide_collections": {
+                                                 "type": "boolean", "description": "hide your network: the "
+                                                 "followers and following collections show only their totals"}}})},
         "/api/v1/notes": {"post": _op("Post a note", {"201": note, **ERRORS}, body="NoteCreate", tag=t)},
         "/api/v1/notes/lookup": {"get": _op("A stored post by ActivityPub id", {"200": note, **ERRORS, **NOT_FOUND},
                                             tag=t, params=[_q("id", {"type": "string"}, "ActivityPub id")])},
