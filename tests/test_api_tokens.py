@@ -1,4 +1,4 @@
-"""API tokens and the account settings of migration 0005: an older town upgrades in place (its tokens keep
+"""API tokens and the account settings of migration 0004: an older town upgrades in place (its tokens keep
 working), a token's last use is written at most once a minute, expired and revoked tokens are refused."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from tests.dbtools import town_fixture  # noqa: F401 - provides the `town` fixtu
 from tests.instances import drop_database, new_database_url
 
 pytestmark = pytest.mark.postgres
-OLD_TOKEN = "an-old-token-made-before-0005"
+OLD_TOKEN = "an-old-token-made-before-0004"
 
 
-async def test_a_town_made_before_0005_upgrades_and_its_tokens_still_work(tmp_path):
+async def test_a_town_made_before_0004_upgrades_and_its_tokens_still_work(tmp_path):
     url, pg_db = new_database_url(tmp_path, "upgrade")  # empty, of the backend under test
     try:
         await run_migrations(config=database.tortoise_config(url), target="models.0003_queue_due_indexes")

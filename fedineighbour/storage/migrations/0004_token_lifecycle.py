@@ -3,7 +3,7 @@
 Written by hand for `hide_collections`: tortoise's AddField of a NOT NULL column gives the database no
 default, which SQLite refuses on a table with rows ("Cannot add a NOT NULL column with default value NULL").
 The field is added to the migration state only, and the column with a default for the rows already there.
-(Numbered 0005 after the listing change once planned as 0004: renumber at merge if another 0004 lands.)
+
 """
 
 from tortoise import fields, migrations
