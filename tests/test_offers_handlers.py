@@ -322,3 +322,34 @@ async def test_our_shares_of_a_remote_co_purchase_are_accepted_or_rejected_by_it
     await handle(here, {"id": "https://b.example/rejects/2", "type": "Reject", "actor": bob.ap_id,
                         "object": offer_carol.ap_id})
     assert (await OfferAnswer.get(id=carols.id)).state == "accepted"
+
+
+async def test_a_failing_conversion_is_retried_and_visible_meanwhile(here, monkeypatch):
+    """The first attempt to publish a new offer raises (a fault injected in the conversion): nothing of it is
+    stored, the event stays pending with its error and attempt count; the next attempt publishes it."""
+    from fedineighbour.federation import publish_offers
+    from fedineighbour.storage.event_models import DomainEvent
+
+    alice = await here.local("alice")
+    await follows(await remote(here, "https://masto.example", "m1"), alice)
+    real = publish_offers.publish_offer
+    calls = []
+
+    async def fails_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("injected fault")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(publish_offers, "publish_offer", fails_once)
+    offer = await offers.create_offer(exchange_of(here.rt), alice, offer_body())
+    assert await sent(here, "Create") == []
+    [event] = await DomainEvent.filter(offer_id=offer.id)
+    assert (event.kind, event.state, event.attempts) == ("offer.created", "pending", 1)
+    assert "injected fault" in event.last_error and event.next_attempt_at > datetime.now(UTC)
+
+    await DomainEvent.filter(id=event.id).update(next_attempt_at=datetime.now(UTC))  # the retry is due
+    [create] = await sent(here, "Create")
+    assert create.key == f"e{event.id}" and create.payload["object"]["id"] == offer.ap_id
+    await event.refresh_from_db()
+    assert (event.state, event.attempts) == ("processed", 2)
