@@ -34,7 +34,8 @@ def creates_received(inst: Instance, object_id: str) -> int:
 
 
 async def test_note_and_offer_saved_before_a_crash_reach_the_follower_once(make_instance):
-    a = make_instance("127.0.0.2", "alpha", town=TOWN).init("alice")
+    # A short lease: on PostgreSQL rows a killed worker held are taken again only once their lease ends.
+    a = make_instance("127.0.0.2", "alpha", town=TOWN, federation={"lease_seconds": 5}).init("alice")
     b = make_instance("127.0.0.3", "beta", town=TOWN).init("bob")
     a.start()
     b.start()
