@@ -28,12 +28,15 @@ async def start_workers(rt: Runtime, count: int) -> list[asyncio.Task]:
     from fedineighbour.federation.delivery import DeliveryWorker
     from fedineighbour.federation.handlers import build_registry
     from fedineighbour.federation.inbox_worker import InboxWorker
+    from fedineighbour.federation.outbox_events import EventWorker
+    from fedineighbour.storage.event_models import DomainEvent
     from fedineighbour.storage.models import Delivery, InboxItem
     from fedineighbour.storage.queue import release_all_leases
 
     if not rt.is_postgres:  # SQLite: this process is the only worker, leases left by a crash are dead
         await release_all_leases(Delivery)
         await release_all_leases(InboxItem)
+        await release_all_leases(DomainEvent)
     registry = build_registry()
     # SQLite has one writer: one worker of each kind (deliveries still run concurrently inside it).
     deliverers = 1 if not rt.is_postgres else max(1, count // 2)
@@ -41,6 +44,8 @@ async def start_workers(rt: Runtime, count: int) -> list[asyncio.Task]:
     tasks = [asyncio.create_task(DeliveryWorker(rt).run_forever(), name=f"delivery-{i}") for i in range(deliverers)]
     tasks += [asyncio.create_task(InboxWorker(rt, registry).run_forever(), name=f"inbox-{i}")
               for i in range(handlers)]
+    # One event worker per process: events of one post are published in the order they were written.
+    tasks.append(asyncio.create_task(EventWorker(rt).run_forever(), name="events"))
     tasks.append(asyncio.create_task(every(REMINDER_SECONDS, send_return_reminders), name="loan-reminders"))
     return tasks
 

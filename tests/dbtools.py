@@ -86,6 +86,15 @@ class Town:
             account.locked = True
         return account
 
+    async def publish_events(self) -> int:
+        """Run the event worker until no event is due (what `serve` does in the background): how many ran."""
+        from fedineighbour.federation.outbox_events import EventWorker
+
+        worker, total = EventWorker(self.rt), 0
+        while done := await worker.run_once():
+            total += done
+        return total
+
     async def remote(self, doc: dict[str, Any] | str) -> Account:
         """Store a remote actor from a fixture path or a (rewritten) actor document, as if just fetched."""
         if isinstance(doc, str):

@@ -120,10 +120,12 @@ class Instance:
         return f"{username}@{self.netloc}"
 
     # -- process ------------------------------------------------------------------------------
-    def start(self, timeout: float = 30.0) -> Instance:
+    def start(self, timeout: float = 30.0, *, env: dict[str, str] | None = None) -> Instance:
+        """`serve`; `env` adds variables (FN_TEST_FAULT for the crash tests)."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fedineighbour", "--config", str(self.config), "serve"], cwd=ROOT,
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env={**self.env(), **(env or {})},
+            start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -15,9 +15,10 @@ from fedineighbour.neighbourhood import answers, offers
 from fedineighbour.neighbourhood import search as search_mod
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.places import Fuzzer, Neighbourhood, TownPlace
-from fedineighbour.neighbourhood.saved_searches import notify_saved_searches, save_search
+from fedineighbour.neighbourhood.saved_searches import on_event, save_search
 from fedineighbour.neighbourhood.search import SearchQuery, flat_km, parse_query, search
 from fedineighbour.storage import database
+from fedineighbour.storage.event_models import DomainEvent
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Offer, OfferNotification, OfferWord
 from tests.dbtools import new_migrated_database
@@ -41,11 +42,18 @@ async def db(tmp_path):
         drop_database(pg)
 
 
-def exchange(listeners=()) -> offers.Exchange:
+def exchange() -> offers.Exchange:
     rt = SimpleNamespace(urls=Urls("https://town.example"))
     town = TownPlace(name="Ville", centre=CENTRE, perimeter_km=30.0,
                      neighbourhoods=(Neighbourhood("Centre", *CENTRE), Neighbourhood("Nord", 48.14, -1.68)))
-    return offers.Exchange(rt=rt, fuzzer=Fuzzer(b"s" * 32), town=town, listeners=list(listeners))
+    return offers.Exchange(rt=rt, fuzzer=Fuzzer(b"s" * 32), town=town)
+
+
+async def consume_events() -> None:
+    """What the event worker does for saved searches (federation/outbox_events.py), for the pending events."""
+    for event in await DomainEvent.filter(state="pending").order_by("id"):
+        await on_event(event)
+        await DomainEvent.filter(id=event.id).update(state="processed")
 
 
 async def resident(name: str) -> Account:
@@ -263,7 +271,7 @@ async def test_co_purchase_shares_never_overflow(db):
 
 
 async def test_saved_search_and_request_matching_notify(db):
-    ex = exchange([notify_saved_searches])
+    ex = exchange()
     alice, bob, carol = await resident("alice"), await resident("bob"), await resident("carol")
     saved = await save_search(bob, {"name": "vélos", "query": {"q": "vélo", "lat": CENTRE[0], "lon": CENTRE[1],
                                                                 "radius_km": 3}}, None)
@@ -276,9 +284,11 @@ async def test_saved_search_and_request_matching_notify(db):
                                                   "location": near})
     await offers.create_offer(ex, alice, {"purpose": "offer", "kind": "give", "title": "Vélo loin",
                                           "location": {"lat": CENTRE[0] + 0.2, "lon": CENTRE[1]}})
+    await consume_events()
     got = await OfferNotification.filter(account_id=bob.id, kind="saved_search").values_list("offer_id", flat=True)
     assert got == [offer.id]
     request = await offers.create_offer(ex, carol, {"purpose": "request", "kind": "give",
                                                     "title": "Cherche vélo pour ma fille", "location": near})
+    await consume_events()
     assert await OfferNotification.filter(account_id=carol.id, kind="match", offer_id=offer.id).exists()
     assert await OfferNotification.filter(account_id=alice.id, kind="match", offer_id=request.id).exists()

@@ -75,7 +75,10 @@ async def town() -> Account:
     return await Account.get(username="town", local=True)
 
 
-async def sent(type_: str) -> list[OutboundActivity]:
+async def sent(here, type_: str) -> list[OutboundActivity]:
+    """The activities of a type stored so far, once the pending events are published (as the event worker
+    of `serve` does in the background)."""
+    await here.publish_events()
     return await OutboundActivity.filter(type=type_).order_by("id")
 
 
@@ -96,26 +99,27 @@ async def test_offer_lifecycle_goes_out_signed_by_the_author(here):
     ex = exchange_of(here.rt)
 
     offer = await offers.create_offer(ex, alice, offer_body())
-    [create] = await sent("Create")
+    [create] = await sent(here, "Create")
     assert create.actor_id == alice.id and create.payload["actor"] == alice.ap_id
     obj = create.payload["object"]
     assert obj["type"] == ["Note", "Proposal"] and obj["id"] == offer.ap_id and obj["purpose"] == "offer"
     assert "vf" in create.payload["@context"][1]
     assert await inboxes(create) == ["https://masto.example/inbox", "https://other.example/inbox"]
-    [announce] = await sent("Announce")
+    [announce] = await sent(here, "Announce")
     assert announce.actor_id == group.id and announce.payload["object"] == offer.ap_id  # the post itself, by id
     assert AS_PUBLIC in announce.payload["to"]
     assert await inboxes(announce) == ["https://masto.example/inbox", "https://other.example/inbox"]
 
     await offers.edit_offer(ex, offer, alice, {"title": "Perceuse Bosch"})
+    await here.publish_events()  # an Update carries the post as it is when its event is published
     await offers.close_offer(ex, offer, alice)
-    updates = await sent("Update")
+    updates = await sent(here, "Update")
     assert [u.payload["object"]["name"] for u in updates] == ["Perceuse Bosch", "Perceuse Bosch"]
     assert [u.payload["object"]["offerStatus"] for u in updates] == ["open", "closed"]
     for update in updates:
         assert update.actor_id == alice.id and await inboxes(update) == await inboxes(create)
     await offers.delete_offer(ex, offer, alice)
-    [delete] = await sent("Delete")
+    [delete] = await sent(here, "Delete")
     assert delete.payload["object"]["type"] == "Tombstone" and delete.payload["object"]["id"] == offer.ap_id
     assert await OutboundActivity.filter(type="Announce").count() == 1  # never for edits
 
@@ -249,14 +253,14 @@ async def test_fep0837_agreement_is_accepted_when_reserved_and_others_rejected_w
 
     ex = exchange_of(here.rt)
     await answers.reserve(ex, offer, alice, first.id)
-    [accept] = await sent("Accept")
+    [accept] = await sent(here, "Accept")
     assert accept.payload["object"] == proposal["id"] and accept.payload["to"] == [bob.ap_id]
     result = accept.payload["result"]
     assert result["type"] == "Agreement" and result["id"].startswith(offer.ap_id)
     assert result["stipulates"]["satisfies"] == f"{offer.ap_id}#primary"
     assert await inboxes(accept) == [bob.inbox]
     await answers.mark_done(ex, offer, alice)
-    [reject] = await sent("Reject")
+    [reject] = await sent(here, "Reject")
     assert reject.payload["object"] == second["id"] and reject.payload["to"] == [carol.ap_id]
 
 
@@ -267,7 +271,7 @@ async def test_our_answer_to_a_remote_offer_is_a_direct_note(here):
     remote_offer = await Offer.get(ap_id=doc["id"])
     carol = await here.local("carol")
     answer = await answers.answer_offer(exchange_of(here.rt), remote_offer, carol, "Je passe ce soir !")
-    [create] = await sent("Create")
+    [create] = await sent(here, "Create")
     note = create.payload["object"]
     assert (note["inReplyTo"], note["to"], create.payload["actor"]) == (doc["id"], [bob.ap_id], carol.ap_id)
     assert {"type": "Mention", "href": bob.ap_id, "name": "@bob@b.example"} in note["tag"]
@@ -275,7 +279,7 @@ async def test_our_answer_to_a_remote_offer_is_a_direct_note(here):
     assert await inboxes(create) == [bob.inbox]  # a direct message goes to the personal inbox
     assert (await OfferAnswer.get(id=answer.id)).ap_id == note["id"]
     await answers.withdraw_answer(exchange_of(here.rt), await OfferAnswer.get(id=answer.id), carol)
-    [delete] = await sent("Delete")
+    [delete] = await sent(here, "Delete")
     assert delete.payload["object"]["id"] == note["id"]
 
 
@@ -291,7 +295,7 @@ async def test_our_shares_of_a_remote_co_purchase_are_accepted_or_rejected_by_it
     ex = exchange_of(here.rt)
     carols = await answers.join_offer(ex, remote_offer, carol, 1)
     dans = await answers.join_offer(ex, remote_offer, dan, 2)
-    offer_carol, offer_dan = await sent("Offer")
+    offer_carol, offer_dan = await sent(here, "Offer")
     assert offer_carol.payload["object"]["type"] == "Agreement"
     assert (await Offer.get(id=remote_offer.id)).shares_taken == 3
 
@@ -350,7 +354,9 @@ async def in_town_search(ap_id: str, viewer: Account) -> bool:
     return ap_id in [offer.ap_id for offer, _ in page.items]
 
 
-async def saved_search_told(account: Account) -> int:
+async def saved_search_told(here, account: Account) -> int:
+    """Saved-search notifications are written by the event worker: run it first, as `serve` does."""
+    await here.publish_events()
     return await OfferNotification.filter(account_id=account.id, kind="saved_search").count()
 
 
@@ -365,8 +371,8 @@ async def test_offer_from_someone_a_resident_follows_reaches_them_not_the_town(h
     got = await Offer.get(ap_id=payload["object"]["id"])
     assert got.listed is False
     assert not await in_town_search(got.ap_id, dan)
-    assert await saved_search_told(carol) == 1  # she follows maud
-    assert await saved_search_told(dan) == 0
+    assert await saved_search_told(here, carol) == 1  # she follows maud
+    assert await saved_search_told(here, dan) == 0
 
 
 async def test_offer_addressed_to_a_collection_on_another_server_is_not_wanted(here):
@@ -381,7 +387,7 @@ async def test_offer_addressed_to_a_collection_on_another_server_is_not_wanted(h
     with pytest.raises(Unsupported):
         await handle(here, payload)
     assert await Offer.all().count() == 0
-    assert await saved_search_told(dan) == 0
+    assert await saved_search_told(here, dan) == 0
 
 
 async def test_offer_announced_later_by_a_neighbouring_town_enters_the_town_search_once(here):
@@ -402,7 +408,7 @@ async def test_offer_announced_later_by_a_neighbouring_town_enters_the_town_sear
         await store_remote_offer(here.rt, parse_object(payload["object"]), maud, via=group)
     assert (await Offer.get(ap_id=payload["object"]["id"])).listed is True
     assert await in_town_search(payload["object"]["id"], dan)
-    assert (await saved_search_told(carol), await saved_search_told(dan)) == (1, 1)
+    assert (await saved_search_told(here, carol), await saved_search_told(here, dan)) == (1, 1)
 
 
 async def test_neighbourhood_is_named_from_the_published_point(here):
@@ -419,3 +425,34 @@ async def test_neighbourhood_is_named_from_the_published_point(here):
     offer = await offers.create_offer(exchange_of(here.rt), alice, offer_body(location=dict(zip(
         ("lat", "lon"), exact, strict=True))))
     assert (offer.lat, offer.lon, offer.neighbourhood) == (*published, "Le Publié")
+
+
+async def test_a_failing_conversion_is_retried_and_visible_meanwhile(here, monkeypatch):
+    """The first attempt to publish a new offer raises (a fault injected in the conversion): nothing of it is
+    stored, the event stays pending with its error and attempt count; the next attempt publishes it."""
+    from fedineighbour.federation import publish_offers
+    from fedineighbour.storage.event_models import DomainEvent
+
+    alice = await here.local("alice")
+    await follows(await remote(here, "https://masto.example", "m1"), alice)
+    real = publish_offers.publish_offer
+    calls = []
+
+    async def fails_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("injected fault")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(publish_offers, "publish_offer", fails_once)
+    offer = await offers.create_offer(exchange_of(here.rt), alice, offer_body())
+    assert await sent(here, "Create") == []
+    [event] = await DomainEvent.filter(offer_id=offer.id)
+    assert (event.kind, event.state, event.attempts) == ("offer.created", "pending", 1)
+    assert "injected fault" in event.last_error and event.next_attempt_at > datetime.now(UTC)
+
+    await DomainEvent.filter(id=event.id).update(next_attempt_at=datetime.now(UTC))  # the retry is due
+    [create] = await sent(here, "Create")
+    assert create.key == f"e{event.id}" and create.payload["object"]["id"] == offer.ap_id
+    await event.refresh_from_db()
+    assert (event.state, event.attempts) == ("processed", 2)

@@ -167,10 +167,11 @@ async def note_inboxes(note: Note, author: Account) -> list[str]:
     return dedupe_inboxes(inboxes)
 
 
-async def publish_note(rt: Runtime, note: Note, author: Account, verb: str) -> OutboundActivity:
-    """verb: Create | Update | Delete. The note row is already saved."""
+async def publish_note(rt: Runtime, note: Note, author: Account, verb: str, *, key: str) -> OutboundActivity:
+    """verb: Create | Update | Delete. The note row is already saved. Stored in the caller's transaction (the
+    event worker's, federation/outbox_events.py), which wakes the delivery workers once it commits; `key`
+    derives from the event, so the activity keeps its id however often the event is tried."""
     to, cc = to_ap.addressing(note, author)
-    key = new_key()
     if verb == "Delete":
         obj: Any = to_ap.tombstone(note)
         to, cc = [AS_PUBLIC] if note.visibility in ("public", "unlisted") else to, cc
@@ -181,4 +182,4 @@ async def publish_note(rt: Runtime, note: Note, author: Account, verb: str) -> O
         extra["updated"] = to_ap.iso(note.updated)
     doc = to_ap.activity(rt.urls.activity(key), verb, author, obj, to=to, cc=cc,
                          published=note.published if verb == "Create" else None, **extra)
-    return await send(rt, author, doc, await note_inboxes(note, author), key=key, visibility=note.visibility)
+    return await enqueue(rt, author, doc, await note_inboxes(note, author), key=key, visibility=note.visibility)

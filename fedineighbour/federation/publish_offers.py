@@ -7,14 +7,16 @@
 - `publish_answer(rt, answer)`: our resident's answer to a remote offer: a direct Note mentioning the
   offer's author, `inReplyTo` the offer; a co-purchase share is an FEP-0837 `Offer(Agreement)`.
 - `publish_answer_withdrawn`, `publish_decision` (Accept/Reject of an FEP-0837 Offer we received).
-- `on_exchange_event`: an Exchange listener (neighbourhood/offers.py) calling the above for every change.
+- `federate_offer_event`: the above for one event of the exchange (neighbourhood/offers.py EVENT_KINDS), run
+  by the event worker (federation/outbox_events.py) inside its transaction: the activities and their
+  delivery rows commit with the event's state. `keys()` gives each activity a key derived from the event.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +24,15 @@ from fedineighbour.federation import publish, to_ap
 from fedineighbour.federation.ap_json import is_http_url
 from fedineighbour.federation.offers_to_ap import OFFER_CONTEXT, addressing, offer_object, tombstone
 from fedineighbour.federation.urls import AP_CONTEXT, AS_PUBLIC, TOWN_USERNAME
+from fedineighbour.storage.event_models import DomainEvent
 from fedineighbour.storage.models import Account, InboxItem, Note, OutboundActivity
 from fedineighbour.storage.offer_models import Offer, OfferAnswer, OfferMedia
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
 
-log = logging.getLogger(__name__)
 VERBS = ("Create", "Update", "Delete")
+Keys = Callable[[], str]  # the next activity key of the event being published
 
 
 async def town_account() -> Account | None:
@@ -54,7 +57,7 @@ async def offer_document(rt: Runtime, offer: Offer, author: Account, town: Accou
                         language=settings.instance.language, town=town, media=media, context=context)
 
 
-async def publish_offer(rt: Runtime, offer: Offer, verb: str) -> None:
+async def publish_offer(rt: Runtime, offer: Offer, verb: str, keys: Keys) -> None:
     """Create | Update | Delete of a local offer, signed by its author (the row is already saved)."""
     if verb not in VERBS:
         raise ValueError(f"verb: expected one of {', '.join(VERBS)}")
@@ -67,7 +70,7 @@ async def publish_offer(rt: Runtime, offer: Offer, verb: str) -> None:
         obj: Any = tombstone(offer)
     else:
         obj = await offer_document(rt, offer, author, town, context=False)
-    key = publish.new_key()
+    key = keys()
     extra: dict[str, Any] = {}
     if verb == "Update":
         extra["updated"] = to_ap.iso(offer.updated or datetime.now(UTC))
@@ -77,7 +80,7 @@ async def publish_offer(rt: Runtime, offer: Offer, verb: str) -> None:
     inboxes = await publish.follower_inboxes(author)
     if town is not None and town.id != author.id:
         inboxes += await publish.follower_inboxes(town)
-    await publish.send(rt, author, doc, inboxes, key=key, visibility=offer.visibility)
+    await publish.enqueue(rt, author, doc, inboxes, key=key, visibility=offer.visibility)
     if verb == "Create" and offer.visibility == "public" and town is not None and town.id != author.id:
         await announce_offer(rt, offer, author, town)
 
@@ -93,7 +96,7 @@ async def announce_offer(rt: Runtime, offer: Offer, author: Account, town: Accou
     if await OutboundActivity.exists(key=key):
         return
     doc = announce_document(rt, offer, author.ap_id, town)
-    await publish.send(rt, town, doc, await publish.follower_inboxes(town), key=key, visibility="public")
+    await publish.enqueue(rt, town, doc, await publish.follower_inboxes(town), key=key, visibility="public")
 
 
 # -- answers --------------------------------------------------------------------------------------------
@@ -106,7 +109,7 @@ def _answer_html(recipient: Account, message: str, intro: str = "") -> str:
     return f"<p>{mention} " + "<br>".join(lines) + "</p>"
 
 
-async def publish_answer(rt: Runtime, answer: OfferAnswer) -> None:
+async def publish_answer(rt: Runtime, answer: OfferAnswer, keys: Keys) -> None:
     """Our resident answered (or joined) a remote offer: tell its author."""
     offer = await Offer.get(id=answer.offer_id)
     author = await Account.get(id=answer.author_id)
@@ -114,7 +117,7 @@ async def publish_answer(rt: Runtime, answer: OfferAnswer) -> None:
         return
     recipient = await Account.get(id=offer.author_id)
     if answer.kind == "join":
-        await _send_join(rt, answer, offer, author, recipient)
+        await _send_join(rt, answer, offer, author, recipient, keys())
         return
     key = publish.new_key()
     now = datetime.now(UTC)
@@ -125,7 +128,7 @@ async def publish_answer(rt: Runtime, answer: OfferAnswer) -> None:
         tags=[], published=now)
     await OfferAnswer.filter(id=answer.id).update(ap_id=note.ap_id)
     answer.ap_id = note.ap_id
-    await publish.publish_note(rt, note, author, "Create")
+    await publish.publish_note(rt, note, author, "Create", key=keys())
 
 
 def agreement(offer: Offer, quantity: int | str = 1, agreement_id: str | None = None) -> dict[str, Any]:
@@ -145,17 +148,17 @@ def agreement(offer: Offer, quantity: int | str = 1, agreement_id: str | None = 
     return doc
 
 
-async def _send_join(rt: Runtime, answer: OfferAnswer, offer: Offer, author: Account, recipient: Account) -> None:
-    key = publish.new_key()
+async def _send_join(rt: Runtime, answer: OfferAnswer, offer: Offer, author: Account, recipient: Account,
+                     key: str) -> None:
     doc = to_ap.activity(rt.urls.activity(key), "Offer", author, agreement(offer, answer.shares or 1),
                          to=[recipient.ap_id], content=answer.message or None)
     doc["@context"] = OFFER_CONTEXT
     await OfferAnswer.filter(id=answer.id).update(ap_id=doc["id"])
     answer.ap_id = doc["id"]
-    await publish.send(rt, author, doc, [recipient.inbox], key=key, visibility="direct")
+    await publish.enqueue(rt, author, doc, [recipient.inbox], key=key, visibility="direct")
 
 
-async def publish_answer_withdrawn(rt: Runtime, answer: OfferAnswer) -> None:
+async def publish_answer_withdrawn(rt: Runtime, answer: OfferAnswer, keys: Keys) -> None:
     """Our resident withdrew an answer sent to a remote author: Delete of the Note, or Undo of the Offer."""
     author = await Account.get(id=answer.author_id)
     offer = await Offer.get(id=answer.offer_id)
@@ -166,16 +169,16 @@ async def publish_answer_withdrawn(rt: Runtime, answer: OfferAnswer) -> None:
     if note is not None:
         note.deleted_at, note.content = datetime.now(UTC), ""
         await note.save(update_fields=["deleted_at", "content"])
-        await publish.publish_note(rt, note, author, "Delete")
+        await publish.publish_note(rt, note, author, "Delete", key=keys())
         return
     sent = await OutboundActivity.filter(ap_id=answer.ap_id, type="Offer").first()
     if sent is None:
         return
-    key = publish.new_key()
+    key = keys()
     doc = to_ap.activity(rt.urls.activity(key), "Undo", author, to_ap.strip_context(sent.payload),
                          to=[recipient.ap_id])
     doc["@context"] = OFFER_CONTEXT
-    await publish.send(rt, author, doc, [recipient.inbox], key=key, visibility="direct")
+    await publish.enqueue(rt, author, doc, [recipient.inbox], key=key, visibility="direct")
 
 
 async def received_offer_activity(answer: OfferAnswer) -> dict | None:
@@ -191,16 +194,20 @@ async def received_offer_activity(answer: OfferAnswer) -> dict | None:
         return None
 
 
-async def publish_decision(rt: Runtime, answer: OfferAnswer, accepted: bool, reason: str = "") -> bool:
+async def publish_decision(rt: Runtime, answer: OfferAnswer, accepted: bool, reason: str = "", *,
+                           key: str | None = None) -> bool:
     """Accept (with the finalised Agreement as `result`) or Reject an FEP-0837 Offer we received.
-    Returns False (nothing sent) when the answer did not come as an Offer(Agreement)."""
+    Returns False (nothing sent) when the answer did not come as an Offer(Agreement). With a `key` (an event's)
+    the activity is stored in the caller's transaction; without, in its own, at once (an inbox handler's
+    refusal, which is no domain change)."""
     received = await received_offer_activity(answer)
     if received is None:
         return False
     offer = await Offer.get(id=answer.offer_id)
     author = await Account.get(id=offer.author_id)
     peer = await Account.get(id=answer.author_id)
-    key = publish.new_key()
+    immediate = key is None
+    key = key or publish.new_key()
     extra: dict[str, Any] = {}
     if accepted:
         proposed = received.get("object") if isinstance(received.get("object"), dict) else {}
@@ -211,55 +218,54 @@ async def publish_decision(rt: Runtime, answer: OfferAnswer, accepted: bool, rea
     doc = to_ap.activity(rt.urls.activity(key), "Accept" if accepted else "Reject", author, answer.ap_id,
                          to=[peer.ap_id], **extra)
     doc["@context"] = OFFER_CONTEXT if accepted else AP_CONTEXT
-    await publish.send(rt, author, doc, [peer.inbox], key=key, visibility="direct")
+    if immediate:
+        await publish.send(rt, author, doc, [peer.inbox], key=key, visibility="direct")
+    else:
+        await publish.enqueue(rt, author, doc, [peer.inbox], key=key, visibility="direct")
     return True
 
 
-async def reject_open_agreements(rt: Runtime, offer: Offer, reason: str) -> None:
-    for answer in await OfferAnswer.filter(offer_id=offer.id, state="open", ap_id__not_isnull=True):
-        await publish_decision(rt, answer, False, reason)
+async def reject_open_agreements(rt: Runtime, offer: Offer, reason: str, keys: Keys) -> None:
+    for answer in await OfferAnswer.filter(offer_id=offer.id, state="open", ap_id__not_isnull=True).order_by("id"):
+        await publish_decision(rt, answer, False, reason, key=keys())
 
 
-# -- the Exchange listener ------------------------------------------------------------------------------
+# -- the exchange's events ------------------------------------------------------------------------------
 
 def exchange_of(rt: Runtime) -> Any:
-    """The process's Exchange (neighbourhood/offers.py), built on first use, with this module listening."""
+    """The process's Exchange (neighbourhood/offers.py), built on first use."""
     if rt.exchange is None:
         from fedineighbour.neighbourhood.offers import Exchange
 
         rt.exchange = Exchange.build(rt)
-    if on_exchange_event not in rt.exchange.listeners:
-        rt.exchange.listeners.append(on_exchange_event)
     return rt.exchange
 
 
-async def on_exchange_event(ex: Any, event: str, offer: Offer, answer: OfferAnswer | None) -> None:
-    """Federation for every change of the exchange (see neighbourhood/offers.py EVENTS). Never raises:
-    the local action is done and saved; a failure here is logged."""
-    rt = ex.rt
-    try:
-        await _federate(rt, event, offer, answer)
-    except Exception:  # noqa: BLE001 - the local change stands; the log says what did not go out
-        log.exception("federating %s of offer %s failed", event, offer.ap_id)
-
-
-async def _federate(rt: Runtime, event: str, offer: Offer, answer: OfferAnswer | None) -> None:
+async def federate_offer_event(rt: Runtime, event: DomainEvent, keys: Keys) -> None:
+    """The activities of one event of the exchange, from the rows as they are now. Raises on any failure:
+    the event worker retries the event (nothing of it is stored until it all is)."""
+    offer = await Offer.get_or_none(id=event.offer_id) if event.offer_id else None
+    if offer is None:
+        return
+    answer = await OfferAnswer.get_or_none(id=event.answer_id) if event.answer_id else None
+    kind = event.kind
     if offer.local:
-        if event == "created":
-            await publish_offer(rt, offer, "Create")
-        elif event in ("updated", "status", "joined") or (event == "answer_withdrawn" and answer is not None
-                                                          and answer.kind == "join"):
-            await publish_offer(rt, offer, "Update")
-        elif event == "deleted":
-            await publish_offer(rt, offer, "Delete")
-        if event == "status" and answer is not None and answer.state == "accepted":
-            await publish_decision(rt, answer, True)
-        if event == "deleted" or (event == "status" and offer.status in ("done", "closed")):
-            await reject_open_agreements(rt, offer, "No longer available")
+        gone = offer.deleted_at is not None
+        if kind == "offer.created" and not gone:
+            await publish_offer(rt, offer, "Create", keys)
+        elif not gone and (kind in ("offer.updated", "offer.status", "offer.joined") or (
+                kind == "answer.withdrawn" and answer is not None and answer.kind == "join")):
+            await publish_offer(rt, offer, "Update", keys)
+        elif kind == "offer.deleted":
+            await publish_offer(rt, offer, "Delete", keys)
+        if kind == "offer.status" and answer is not None and answer.state == "accepted":
+            await publish_decision(rt, answer, True, key=keys())
+        if kind == "offer.deleted" or (kind == "offer.status" and offer.status in ("done", "closed")):
+            await reject_open_agreements(rt, offer, "No longer available", keys)
         return
     if answer is None:
         return
-    if event in ("answered", "joined"):
-        await publish_answer(rt, answer)
-    elif event == "answer_withdrawn":
-        await publish_answer_withdrawn(rt, answer)
+    if kind in ("answer.created", "offer.joined"):
+        await publish_answer(rt, answer, keys)
+    elif kind == "answer.withdrawn":
+        await publish_answer_withdrawn(rt, answer, keys)

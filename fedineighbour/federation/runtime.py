@@ -24,6 +24,7 @@ class Wakeups:
 
     inbox: asyncio.Event = field(default_factory=asyncio.Event)
     delivery: asyncio.Event = field(default_factory=asyncio.Event)
+    events: asyncio.Event = field(default_factory=asyncio.Event)  # domain_events (federation/outbox_events.py)
 
 
 @dataclass

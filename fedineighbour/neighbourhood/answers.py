@@ -56,9 +56,11 @@ async def answer_offer(ex: Exchange, offer: Offer, author: Account, message: obj
     if offer.author_id == author.id:
         raise OfferDenied(403, "you cannot answer your own post")
     _require_open(offer, datetime.now(UTC), "answer")
-    answer = await OfferAnswer.create(offer=offer, author=author, message=text, ap_id=ap_id)
+    async with in_transaction() as conn:
+        answer = await OfferAnswer.create(offer=offer, author=author, message=text, ap_id=ap_id, using_db=conn)
+        await ex.emit("answered", offer, answer, using_db=conn)
+    ex.committed("answer")
     await notify(offer.author_id, "answer", offer, answer=answer, from_account_id=author.id)
-    await ex.emit("answered", offer, answer)
     return answer
 
 
@@ -84,9 +86,10 @@ async def join_offer(ex: Exchange, offer: Offer, author: Account, shares: object
             raise OfferDenied(409, f"the shares are full ({left} left)" if left else "the shares are full")
         answer = await OfferAnswer.create(offer=offer, author=author, kind="join", shares=shares, message=text,
                                           ap_id=ap_id, using_db=conn)
+        await ex.emit("joined", offer, answer, using_db=conn)
+    ex.committed("answer")
     await offer.refresh_from_db(fields=["shares_taken"])
     await notify(offer.author_id, "joined", offer, answer=answer, from_account_id=author.id)
-    await ex.emit("joined", offer, answer)
     return answer
 
 
@@ -125,12 +128,13 @@ async def withdraw_answer(ex: Exchange, answer: OfferAnswer, by: Account) -> Off
         if was_accepted and offer.status == "reserved":
             await Offer.filter(id=offer.id).using_db(conn).update(status="open", reserved_for_id=None,
                                                                    updated=datetime.now(UTC))
+        await ex.emit("answer_withdrawn", offer, answer, using_db=conn)
+        if was_accepted:
+            await ex.emit("status", offer, using_db=conn)
+    ex.committed("answer")
     answer.state = "withdrawn"
     await offer.refresh_from_db()
     await notify(offer.author_id, "answer_withdrawn", offer, answer=answer, from_account_id=by.id)
-    await ex.emit("answer_withdrawn", offer, answer)
-    if was_accepted:
-        await ex.emit("status", offer)
     return answer
 
 
@@ -166,10 +170,11 @@ async def reserve(ex: Exchange, offer: Offer, by: Account, answer_id: object) ->
         if not changed:
             raise OfferDenied(409, "this post is no longer open")
         await OfferAnswer.filter(id=answer.id).using_db(conn).update(state="accepted", updated_at=datetime.now(UTC))
+        await ex.emit("status", offer, answer, using_db=conn)
+    ex.committed()
     await offer.refresh_from_db()
     answer.state = "accepted"
     await notify(answer.author_id, "reserved", offer, answer=answer, from_account_id=by.id)
-    await ex.emit("status", offer, answer)
     return offer
 
 
@@ -182,9 +187,10 @@ async def unreserve(ex: Exchange, offer: Offer, by: Account) -> Offer:
         await OfferAnswer.filter(offer_id=offer.id, state="accepted").using_db(conn).update(state="open")
         await Offer.filter(id=offer.id).using_db(conn).update(status="open", reserved_for_id=None,
                                                                updated=datetime.now(UTC))
+        await ex.emit("status", offer, using_db=conn)
+    ex.committed()
     await offer.refresh_from_db()
     await notify(previous, "unreserved", offer, from_account_id=by.id)
-    await ex.emit("status", offer)
     return offer
 
 
@@ -207,12 +213,14 @@ async def mark_done(ex: Exchange, offer: Offer, by: Account, data: dict[str, Any
         else:
             return_by = now + DEFAULT_LOAN
         changes.update(return_by=return_by, return_reminded_at=None)
-    changed = await Offer.filter(id=offer.id, status__in=("open", "reserved")).update(**changes)
-    if not changed:
-        raise OfferDenied(409, "this post changed meanwhile")
+    async with in_transaction() as conn:
+        changed = await Offer.filter(id=offer.id, status__in=("open", "reserved")).using_db(conn).update(**changes)
+        if not changed:
+            raise OfferDenied(409, "this post changed meanwhile")
+        await ex.emit("status", offer, using_db=conn)
+    ex.committed()
     await offer.refresh_from_db()
     await notify(offer.reserved_for_id, "done", offer, from_account_id=by.id)
-    await ex.emit("status", offer)
     return offer
 
 

@@ -1,21 +1,22 @@
 """Offers and requests of residents: create, edit, close, delete, homes. Answers live in answers.py.
 
 Everything goes through an `Exchange`, built once per process (`Exchange.build(rt)`): it holds the
-fuzzer keyed with the server secret (read once), the town's place and the listeners told of every
-change. Federation hooks in there: a listener receives ("created" | "updated" | "status" | "deleted" |
-"answered" | "answer_withdrawn" | "joined", offer, answer) after the rows are saved, and can send
-Create/Update/Delete and the town Group's Announce (DESIGN.md §4).
+fuzzer keyed with the server secret (read once) and the town's place. Every change writes its event
+("created" | "updated" | "status" | "deleted" | "answered" | "answer_withdrawn" | "joined", see
+`EVENT_KINDS`) in the transaction that saves it (neighbourhood/events.py); the event worker later turns it
+into Create/Update/Delete, the town Group's Announce (DESIGN.md §4) and saved-search notifications.
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tortoise.transactions import in_transaction
+
+from fedineighbour.neighbourhood import events
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid, validate_offer
 from fedineighbour.neighbourhood.places import Fuzzer, TownPlace, valid_point
 from fedineighbour.storage.models import Account
@@ -24,10 +25,11 @@ from fedineighbour.storage.offer_models import Home, Offer, OfferAnswer
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
 
-log = logging.getLogger(__name__)
-
-Listener = Callable[["Exchange", str, Offer, "OfferAnswer | None"], Awaitable[None]]
-EVENTS = ("created", "updated", "status", "deleted", "answered", "answer_withdrawn", "joined")
+# The exchange's changes and the kind of the event row each writes.
+EVENT_KINDS = {"created": "offer.created", "updated": "offer.updated", "status": "offer.status",
+               "deleted": "offer.deleted", "joined": "offer.joined", "answered": "answer.created",
+               "answer_withdrawn": "answer.withdrawn"}
+EVENTS = tuple(EVENT_KINDS)
 
 KEY_MAX = 32  # the length of Offer.key
 
@@ -45,26 +47,28 @@ class Exchange:
     rt: Runtime
     fuzzer: Fuzzer
     town: TownPlace
-    listeners: list[Listener] = field(default_factory=list)
+    wake: events.Wake = events.no_wake  # rouses this process's event worker once events are committed
 
     @classmethod
     def build(cls, rt: Runtime) -> Exchange:
-        """Reads the server secret (created by `fedineighbour init`) and registers the listeners."""
-        from fedineighbour.neighbourhood.saved_searches import notify_saved_searches
-
-        ex = cls(rt=rt, fuzzer=Fuzzer.from_file(rt.settings.secret_file),
-                 town=TownPlace.from_settings(rt.settings))
-        ex.listeners.append(notify_saved_searches)
-        return ex
+        """Reads the server secret (created by `fedineighbour init`)."""
+        return cls(rt=rt, fuzzer=Fuzzer.from_file(rt.settings.secret_file),
+                   town=TownPlace.from_settings(rt.settings), wake=rt.wake.events.set)
 
     @property
     def base(self) -> str:
         return self.rt.urls.base
 
-    async def emit(self, event: str, offer: Offer, answer: OfferAnswer | None = None) -> None:
-        assert event in EVENTS, event
-        for listener in self.listeners:
-            await listener(self, event, offer, answer)
+    async def emit(self, event: str, offer: Offer, answer: OfferAnswer | None = None, *,
+                   using_db: Any = None) -> None:
+        """Record the event of a change. Inside the change's transaction (`using_db`), then call `committed()`
+        once it commits; without one the row is written at once and the worker woken."""
+        await events.record(EVENT_KINDS[event], offer=offer, answer=answer, using_db=using_db)
+        if using_db is None:
+            self.committed()
+
+    def committed(self, subject: str = "offer") -> None:
+        events.committed(subject, self.wake)
 
 
 def offer_ap_id(base: str, key: str) -> str:
@@ -117,9 +121,11 @@ async def create_offer(ex: Exchange, author: Account, data: dict[str, Any], *, n
     fields.update(_place_fields(ex, author, point, fields.pop("neighbourhood", None)))
     key = secrets.token_hex(8)
     ap_id = offer_ap_id(ex.base, key)
-    offer = await Offer.create(
-        key=key, ap_id=ap_id, url=ap_id, author=author, local=True, town=ex.town.name, published=now, **fields)
-    await ex.emit("created", offer)
+    async with in_transaction() as conn:
+        offer = await Offer.create(key=key, ap_id=ap_id, url=ap_id, author=author, local=True, town=ex.town.name,
+                                   published=now, using_db=conn, **fields)
+        await ex.emit("created", offer, using_db=conn)
+    ex.committed()
     return offer
 
 
@@ -143,8 +149,11 @@ async def edit_offer(ex: Exchange, offer: Offer, author: Account, data: dict[str
     for name, value in changes.items():
         setattr(offer, name, value)
     offer.updated = now
-    await offer.save(update_fields=[*changes, "updated"])  # search_text and words follow (Offer.save)
-    await ex.emit("updated", offer)
+    async with in_transaction() as conn:
+        # search_text and words follow (Offer.save)
+        await offer.save(update_fields=[*changes, "updated"], using_db=conn)
+        await ex.emit("updated", offer, using_db=conn)
+    ex.committed()
     return offer
 
 
@@ -154,8 +163,10 @@ async def close_offer(ex: Exchange, offer: Offer, by: Account) -> Offer:
     if offer.status not in ("open", "reserved"):
         raise OfferDenied(409, f"this post is already {offer.status}")
     offer.status, offer.updated = "closed", datetime.now(UTC)
-    await offer.save(update_fields=["status", "updated"])
-    await ex.emit("status", offer)
+    async with in_transaction() as conn:
+        await offer.save(update_fields=["status", "updated"], using_db=conn)
+        await ex.emit("status", offer, using_db=conn)
+    ex.committed()
     return offer
 
 
@@ -164,8 +175,10 @@ async def delete_offer(ex: Exchange, offer: Offer, by: Account) -> None:
         raise OfferDenied(403, "only the author deletes a post")
     offer.deleted_at = datetime.now(UTC)
     offer.status = "closed"
-    await offer.save(update_fields=["deleted_at", "status"])
-    await ex.emit("deleted", offer)
+    async with in_transaction() as conn:
+        await offer.save(update_fields=["deleted_at", "status"], using_db=conn)
+        await ex.emit("deleted", offer, using_db=conn)
+    ex.committed()
 
 
 async def offer_by_key(key: str) -> Offer:

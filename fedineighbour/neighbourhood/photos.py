@@ -16,6 +16,7 @@ import io
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from tortoise.transactions import in_transaction
 
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.offers import Exchange, OfferDenied
@@ -151,15 +152,19 @@ async def edit_photo(ex: Exchange, offer: Offer, by: Account, media: OfferMedia,
         if isinstance(data["position"], bool) or not isinstance(data["position"], int) or data["position"] < 0:
             raise OfferInvalid({"position": "a whole number from 0"})
         media.position = data["position"]
-    await media.save(update_fields=["alt_text", "position"])
-    await ex.emit("updated", offer)
+    async with in_transaction() as conn:
+        await media.save(update_fields=["alt_text", "position"], using_db=conn)
+        await ex.emit("updated", offer, using_db=conn)
+    ex.committed()
     return media
 
 
 async def delete_photo(ex: Exchange, store: MediaStore, offer: Offer, by: Account, media: OfferMedia) -> None:
     if offer.author_id != by.id:
         raise OfferDenied(403, "only the author removes photos")
-    await media.delete()
+    async with in_transaction() as conn:
+        await media.delete(using_db=conn)
+        await ex.emit("updated", offer, using_db=conn)
+    ex.committed()
     if media.path:
         store.delete(media.path)
-    await ex.emit("updated", offer)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from tortoise.transactions import in_transaction
+
 from fedineighbour.federation import publish
 from fedineighbour.federation.actors import ActorError, resolve_account
 from fedineighbour.federation.content import render_plain_text
 from fedineighbour.federation.notify import notify
+from fedineighbour.neighbourhood import events
 from fedineighbour.storage.models import Account, Note
 
 if TYPE_CHECKING:
@@ -64,11 +67,13 @@ async def create_note(rt: Runtime, author: Account, content: object, visibility:
             m["href"] for m in mentions}:
         mentions.append({"href": parent.author.ap_id, "name": "@" + parent.author.handle})
     key = publish.new_key()
-    note = await Note.create(
-        key=key, ap_id=rt.urls.note(key), author=author, local=True, url=rt.urls.note(key), content=rendered.html,
-        summary=summary or "", visibility=vis, in_reply_to=in_reply_to, mentions=mentions,
-        tags=hashtag_tags(rt, rendered.hashtags), published=datetime.now(UTC))
-    await publish.publish_note(rt, note, author, "Create")
+    async with in_transaction() as conn:
+        note = await Note.create(
+            key=key, ap_id=rt.urls.note(key), author=author, local=True, url=rt.urls.note(key),
+            content=rendered.html, summary=summary or "", visibility=vis, in_reply_to=in_reply_to,
+            mentions=mentions, tags=hashtag_tags(rt, rendered.hashtags), published=datetime.now(UTC), using_db=conn)
+        await events.record("note.created", note=note, account=author, using_db=conn)
+    events.committed("note", rt.wake.events.set)
     for mentioned in await Account.filter(ap_id__in=[m["href"] for m in mentions], local=True):
         kind = "reply" if parent is not None and parent.author_id == mentioned.id else "mention"
         await notify(mentioned, kind, from_account=author, note=note)
@@ -81,13 +86,17 @@ async def edit_note(rt: Runtime, note: Note, author: Account, content: object) -
     note.content = rendered.html
     note.tags = hashtag_tags(rt, rendered.hashtags)
     note.updated = datetime.now(UTC)
-    await note.save(update_fields=["content", "tags", "updated"])
-    await publish.publish_note(rt, note, author, "Update")
+    async with in_transaction() as conn:
+        await note.save(update_fields=["content", "tags", "updated"], using_db=conn)
+        await events.record("note.updated", note=note, account=author, using_db=conn)
+    events.committed("note", rt.wake.events.set)
     return note
 
 
 async def delete_note(rt: Runtime, note: Note, author: Account) -> None:
     note.deleted_at = datetime.now(UTC)
     note.content = ""
-    await note.save(update_fields=["deleted_at", "content"])
-    await publish.publish_note(rt, note, author, "Delete")
+    async with in_transaction() as conn:
+        await note.save(update_fields=["deleted_at", "content"], using_db=conn)
+        await events.record("note.deleted", note=note, account=author, using_db=conn)
+    events.committed("note", rt.wake.events.set)

@@ -1,31 +1,26 @@
 """Saved searches and matches: a resident is told of new posts that fit a search they kept, and a new
 request is matched against open offers nearby (both authors are told).
 
-`notify_saved_searches` is an Exchange listener: it runs for every "created" post, local or received
-from a neighbouring town (federation emits "created" for those too). A remote post that is not listed
-(it came through some residents' follows, not from a neighbouring town) is matched only against the
-saved searches of the residents who follow its author: it never reaches the whole town. Federation
-emits "created" again when such a post is later announced by a neighbouring town, so each saved
-search is told of a post once.
+`on_event` consumes the change log (neighbourhood/events.py): it runs, in the event worker's transaction,
+for every "offer.created" event, of a local post or of one received from a neighbouring town (federation
+records "created" for those too), so a crash after the post was saved still notifies. A remote post that is
+not listed (it came through some residents' follows, not from a neighbouring town) is matched only against
+the saved searches of the residents who follow its author: it never reaches the whole town. Federation
+records "created" again when such a post is later announced by a neighbouring town, so each saved search is
+told of a post once.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fedineighbour.neighbourhood.answers import notify
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.search import SearchQuery, matches, parse_query, search
+from fedineighbour.storage.event_models import DomainEvent
 from fedineighbour.storage.models import Account, Follow
 from fedineighbour.storage.offer_models import Offer, OfferNotification, SavedSearch, tokens
-
-if TYPE_CHECKING:
-    from fedineighbour.neighbourhood.offers import Exchange
-    from fedineighbour.storage.offer_models import OfferAnswer
-
-log = logging.getLogger(__name__)
 
 MAX_SAVED_PER_ACCOUNT = 20
 MATCH_RADIUS_KM = 5.0
@@ -57,34 +52,38 @@ async def save_search(account: Account, data: dict[str, Any], home: tuple[float,
     return await SavedSearch.create(account=account, name=name.strip(), query=query.to_saved())
 
 
-async def notify_saved_searches(ex: Exchange, event: str, offer: Offer, answer: OfferAnswer | None) -> None:
-    if event != "created":
+async def on_event(event: DomainEvent) -> None:
+    """An event consumer: a new post notifies the saved searches it fits. A failure raises, and the event
+    is tried again (the post itself is saved already, whatever happens here)."""
+    if event.kind != "offer.created" or event.offer_id is None:
         return
+    offer = await Offer.get_or_none(id=event.offer_id, deleted_at=None)
+    if offer is not None:
+        await notify_saved_searches(offer)
+
+
+async def notify_saved_searches(offer: Offer) -> None:
     now = datetime.now(UTC)
-    try:
-        candidates = SavedSearch.filter(account__local=True)
-        if not offer.listed:
-            followers = Follow.filter(target_id=offer.author_id, state="accepted").values_list(
-                "follower_id", flat=True)
-            candidates = candidates.filter(account_id__in=await followers)
-        told = set(await OfferNotification.filter(offer_id=offer.id, kind="saved_search").values_list(
-            "saved_search_id", flat=True))
-        for saved in await candidates:
-            if saved.account_id == offer.author_id or saved.id in told:
-                continue
-            try:
-                query = query_from_saved(saved.query)
-            except OfferInvalid:
-                continue
-            if not matches(query, offer, now, listed_only=offer.listed):
-                continue
-            await OfferNotification.create(account_id=saved.account_id, kind="saved_search", offer=offer,
-                                           saved_search=saved, from_account_id=offer.author_id)
-            await SavedSearch.filter(id=saved.id).update(last_notified_at=now)
-        if offer.purpose == "request" and offer.listed:
-            await match_request(offer)
-    except Exception:  # a notification must never undo the post
-        log.exception("saved searches for %s", offer.ap_id)
+    candidates = SavedSearch.filter(account__local=True)
+    if not offer.listed:
+        followers = Follow.filter(target_id=offer.author_id, state="accepted").values_list("follower_id", flat=True)
+        candidates = candidates.filter(account_id__in=await followers)
+    told = set(await OfferNotification.filter(offer_id=offer.id, kind="saved_search").values_list(
+        "saved_search_id", flat=True))
+    for saved in await candidates:
+        if saved.account_id == offer.author_id or saved.id in told:
+            continue
+        try:
+            query = query_from_saved(saved.query)
+        except OfferInvalid:
+            continue
+        if not matches(query, offer, now, listed_only=offer.listed):
+            continue
+        await OfferNotification.create(account_id=saved.account_id, kind="saved_search", offer=offer,
+                                       saved_search=saved, from_account_id=offer.author_id)
+        await SavedSearch.filter(id=saved.id).update(last_notified_at=now)
+    if offer.purpose == "request" and offer.listed:
+        await match_request(offer)
 
 
 def _significant(text: str) -> set[str]:

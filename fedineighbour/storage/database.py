@@ -8,7 +8,7 @@ from typing import Any
 from tortoise import Tortoise
 
 # One tortoise app ("models") loaded from several modules: foreign keys say "models.<Name>".
-MODELS = ["fedineighbour.storage.models", "fedineighbour.storage.offer_models"]
+MODELS = ["fedineighbour.storage.models", "fedineighbour.storage.offer_models", "fedineighbour.storage.event_models"]
 MIGRATIONS = "fedineighbour.storage.migrations"
 
 
