@@ -15,23 +15,13 @@ from typing import Any
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.neighbourhood.offer_rules import DEFAULT_LOAN, OfferInvalid, parse_time
 from fedineighbour.neighbourhood.offers import Exchange, OfferDenied, effective_status
 from fedineighbour.storage.models import Account
-from fedineighbour.storage.offer_models import Offer, OfferAnswer, OfferNotification
+from fedineighbour.storage.offer_models import Offer, OfferAnswer
 
 MESSAGE_MAX = 2000
-
-
-async def notify(account_id: int | None, kind: str, offer: Offer, *, answer: OfferAnswer | None = None,
-                 from_account_id: int | None = None) -> None:
-    """A notification row for a local account (remote ones hear of it through federation)."""
-    if account_id is None or account_id == from_account_id:
-        return
-    if not await Account.filter(id=account_id, local=True).exists():
-        return
-    await OfferNotification.create(account_id=account_id, kind=kind, offer=offer, answer=answer,
-                                   from_account_id=from_account_id)
 
 
 def _require_open(offer: Offer, now: datetime, action: str) -> None:
@@ -57,7 +47,7 @@ async def answer_offer(ex: Exchange, offer: Offer, author: Account, message: obj
         raise OfferDenied(403, "you cannot answer your own post")
     _require_open(offer, datetime.now(UTC), "answer")
     answer = await OfferAnswer.create(offer=offer, author=author, message=text, ap_id=ap_id)
-    await notify(offer.author_id, "answer", offer, answer=answer, from_account_id=author.id)
+    await notify(offer.author_id, "answer", offer=offer, answer=answer, from_account=author.id)
     await ex.emit("answered", offer, answer)
     return answer
 
@@ -85,7 +75,7 @@ async def join_offer(ex: Exchange, offer: Offer, author: Account, shares: object
         answer = await OfferAnswer.create(offer=offer, author=author, kind="join", shares=shares, message=text,
                                           ap_id=ap_id, using_db=conn)
     await offer.refresh_from_db(fields=["shares_taken"])
-    await notify(offer.author_id, "joined", offer, answer=answer, from_account_id=author.id)
+    await notify(offer.author_id, "joined", offer=offer, answer=answer, from_account=author.id)
     await ex.emit("joined", offer, answer)
     return answer
 
@@ -103,8 +93,8 @@ async def decided(ex: Exchange, answer: OfferAnswer, accepted: bool) -> bool:
     if not changed:
         return False
     await answer.refresh_from_db()
-    await notify(answer.author_id, "answer_accepted" if accepted else "answer_declined", offer, answer=answer,
-                 from_account_id=offer.author_id)
+    await notify(answer.author_id, "answer_accepted" if accepted else "answer_declined", offer=offer,
+                 answer=answer, from_account=offer.author_id)
     return True
 
 
@@ -127,7 +117,7 @@ async def withdraw_answer(ex: Exchange, answer: OfferAnswer, by: Account) -> Off
                                                                    updated=datetime.now(UTC))
     answer.state = "withdrawn"
     await offer.refresh_from_db()
-    await notify(offer.author_id, "answer_withdrawn", offer, answer=answer, from_account_id=by.id)
+    await notify(offer.author_id, "answer_withdrawn", offer=offer, answer=answer, from_account=by.id)
     await ex.emit("answer_withdrawn", offer, answer)
     if was_accepted:
         await ex.emit("status", offer)
@@ -168,7 +158,7 @@ async def reserve(ex: Exchange, offer: Offer, by: Account, answer_id: object) ->
         await OfferAnswer.filter(id=answer.id).using_db(conn).update(state="accepted", updated_at=datetime.now(UTC))
     await offer.refresh_from_db()
     answer.state = "accepted"
-    await notify(answer.author_id, "reserved", offer, answer=answer, from_account_id=by.id)
+    await notify(answer.author_id, "reserved", offer=offer, answer=answer, from_account=by.id)
     await ex.emit("status", offer, answer)
     return offer
 
@@ -183,7 +173,7 @@ async def unreserve(ex: Exchange, offer: Offer, by: Account) -> Offer:
         await Offer.filter(id=offer.id).using_db(conn).update(status="open", reserved_for_id=None,
                                                                updated=datetime.now(UTC))
     await offer.refresh_from_db()
-    await notify(previous, "unreserved", offer, from_account_id=by.id)
+    await notify(previous, "unreserved", offer=offer, from_account=by.id)
     await ex.emit("status", offer)
     return offer
 
@@ -211,7 +201,7 @@ async def mark_done(ex: Exchange, offer: Offer, by: Account, data: dict[str, Any
     if not changed:
         raise OfferDenied(409, "this post changed meanwhile")
     await offer.refresh_from_db()
-    await notify(offer.reserved_for_id, "done", offer, from_account_id=by.id)
+    await notify(offer.reserved_for_id, "done", offer=offer, from_account=by.id)
     await ex.emit("status", offer)
     return offer
 
@@ -227,7 +217,7 @@ async def send_return_reminders(now: datetime | None = None) -> int:
         claimed = await Offer.filter(id=offer.id, return_reminded_at=None).update(return_reminded_at=now)
         if not claimed:  # another worker got it
             continue
-        await notify(offer.author_id, "return_due", offer, from_account_id=offer.reserved_for_id)
-        await notify(offer.reserved_for_id, "return_due", offer, from_account_id=offer.author_id)
+        await notify(offer.author_id, "return_due", offer=offer, from_account=offer.reserved_for_id)
+        await notify(offer.reserved_for_id, "return_due", offer=offer, from_account=offer.author_id)
         count += 1
     return count

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fedineighbour.federation import publish
 from fedineighbour.federation.actors import ActorError, resolve_account
 from fedineighbour.federation.content import render_plain_text
-from fedineighbour.federation.notify import notify
+from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.storage.models import Account, Note
 
 if TYPE_CHECKING:

@@ -11,11 +11,11 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from fedineighbour.neighbourhood.answers import notify
+from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.search import SearchQuery, matches, parse_query, search
 from fedineighbour.storage.models import Account
-from fedineighbour.storage.offer_models import Offer, OfferNotification, SavedSearch, tokens
+from fedineighbour.storage.offer_models import Offer, SavedSearch, tokens
 
 if TYPE_CHECKING:
     from fedineighbour.neighbourhood.offers import Exchange
@@ -67,8 +67,8 @@ async def notify_saved_searches(ex: Exchange, event: str, offer: Offer, answer: 
                 continue
             if not matches(query, offer, now):
                 continue
-            await OfferNotification.create(account_id=saved.account_id, kind="saved_search", offer=offer,
-                                           saved_search=saved, from_account_id=offer.author_id)
+            await notify(saved.account_id, "saved_search", offer=offer, saved_search=saved,
+                         from_account=offer.author_id)
             await SavedSearch.filter(id=saved.id).update(last_notified_at=now)
         if offer.purpose == "request":
             await match_request(offer)
@@ -96,6 +96,6 @@ async def match_request(request: Offer) -> list[Offer]:
         if len(found) >= MAX_MATCHES:
             break
     for offer in found:
-        await notify(request.author_id, "match", offer, from_account_id=offer.author_id)
-        await notify(offer.author_id, "match", request, from_account_id=request.author_id)
+        await notify(request.author_id, "match", offer=offer, from_account=offer.author_id)
+        await notify(offer.author_id, "match", offer=request, from_account=request.author_id)
     return found
