@@ -1,5 +1,5 @@
-"""The merged notification feed (web/api_notifications.py) pages in one total order: notifications created in
-the same microsecond, in both tables, are neither skipped nor repeated at a page boundary."""
+"""The notification feed (web/api_notifications.py) pages in one total order: notifications created in the same
+microsecond, social and of the exchange, are neither skipped nor repeated at a page boundary."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from fedineighbour.federation.publish_offers import exchange_of
 from fedineighbour.neighbourhood import offers
 from fedineighbour.storage.models import Notification
-from fedineighbour.storage.offer_models import OfferNotification
 from fedineighbour.web.api_common import ApiError
 from fedineighbour.web.api_notifications import decode_cursor, feed_page
 from tests import test_offers_handlers
@@ -33,13 +32,12 @@ async def all_pages(account_id: int, limit: int) -> list[str]:
 async def test_ties_on_creation_time_are_paged_once_each(here, limit):
     alice, bob = await here.local("alice"), await here.local("bob")
     offer = await offers.create_offer(exchange_of(here.rt), alice, offer_body())
-    await OfferNotification.filter(account_id=alice.id).delete()
+    await Notification.filter(account_id=alice.id).delete()
     socials = [await Notification.create(account=alice, kind="follow", from_account=bob) for _ in range(3)]
-    exchanges = [await OfferNotification.create(account=alice, kind="answer", offer=offer, from_account=bob)
+    exchanges = [await Notification.create(account=alice, kind="answer", offer=offer, from_account=bob)
                  for _ in range(3)]
     same = datetime(2026, 11, 27, 6, 0, 0, 123456, tzinfo=UTC)
-    await Notification.filter(account_id=alice.id).update(created_at=same)
-    await OfferNotification.filter(account_id=alice.id).update(created_at=same)
+    await Notification.filter(account_id=alice.id).update(created_at=same)  # the social and the exchange's
     older = await Notification.create(account=alice, kind="mention", from_account=bob)
     await Notification.filter(id=older.id).update(created_at=same.replace(microsecond=0))
 

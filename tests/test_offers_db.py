@@ -19,8 +19,8 @@ from fedineighbour.neighbourhood.saved_searches import on_event, save_search
 from fedineighbour.neighbourhood.search import SearchQuery, flat_km, parse_query, search
 from fedineighbour.storage import database
 from fedineighbour.storage.event_models import DomainEvent
-from fedineighbour.storage.models import Account
-from fedineighbour.storage.offer_models import Offer, OfferNotification, OfferWord
+from fedineighbour.storage.models import Account, Notification
+from fedineighbour.storage.offer_models import Offer, OfferWord
 from tests.dbtools import new_migrated_database
 from tests.instances import drop_database
 
@@ -236,7 +236,7 @@ async def test_loan_reminder_once_when_due(db):
     assert await answers.send_return_reminders() == 0  # not due yet
     due = offer.return_by + timedelta(minutes=1)
     assert await answers.send_return_reminders(due) == 1
-    reminded = await OfferNotification.filter(kind="return_due").values_list("account_id", flat=True)
+    reminded = await Notification.filter(kind="return_due").values_list("account_id", flat=True)
     assert sorted(reminded) == sorted([alice.id, bob.id])
     assert await answers.send_return_reminders(due + timedelta(days=1)) == 0  # once
 
@@ -285,10 +285,10 @@ async def test_saved_search_and_request_matching_notify(db):
     await offers.create_offer(ex, alice, {"purpose": "offer", "kind": "give", "title": "Vélo loin",
                                           "location": {"lat": CENTRE[0] + 0.2, "lon": CENTRE[1]}})
     await consume_events()
-    got = await OfferNotification.filter(account_id=bob.id, kind="saved_search").values_list("offer_id", flat=True)
+    got = await Notification.filter(account_id=bob.id, kind="saved_search").values_list("offer_id", flat=True)
     assert got == [offer.id]
     request = await offers.create_offer(ex, carol, {"purpose": "request", "kind": "give",
                                                     "title": "Cherche vélo pour ma fille", "location": near})
     await consume_events()
-    assert await OfferNotification.filter(account_id=carol.id, kind="match", offer_id=offer.id).exists()
-    assert await OfferNotification.filter(account_id=alice.id, kind="match", offer_id=request.id).exists()
+    assert await Notification.filter(account_id=carol.id, kind="match", offer_id=offer.id).exists()
+    assert await Notification.filter(account_id=alice.id, kind="match", offer_id=request.id).exists()

@@ -23,8 +23,9 @@ from fedineighbour.federation.offers_to_ap import offer_object
 from fedineighbour.federation.publish import new_key
 from fedineighbour.federation.publish_offers import exchange_of
 from fedineighbour.neighbourhood import answers, offers
-from fedineighbour.storage.models import Account, Delivery, Follow, InboxItem, Note, OutboundActivity
-from fedineighbour.storage.offer_models import Offer, OfferAnswer, OfferNotification
+from fedineighbour.neighbourhood.notifications import exchange_notifications
+from fedineighbour.storage.models import Account, Delivery, Follow, InboxItem, Note, Notification, OutboundActivity
+from fedineighbour.storage.offer_models import Offer, OfferAnswer
 from tests.dbtools import open_town
 from tests.test_offers_wire import load
 
@@ -225,7 +226,7 @@ async def test_reply_to_our_offer_becomes_an_answer(here):
     await handle(here, create_of(reply))
     [answer] = await OfferAnswer.filter(offer_id=offer.id)
     assert (answer.author_id, answer.ap_id, answer.message) == (fan.id, reply["id"], "Je peux la prendre samedi ?")
-    [n] = await OfferNotification.filter(account_id=alice.id)
+    [n] = await exchange_notifications(alice.id)
     assert (n.kind, n.answer_id, n.from_account_id) == ("answer", answer.id, fan.id)
     assert await Note.filter(ap_id=reply["id"]).count() == 0  # an answer, not a timeline post
     await handle(here, create_of(reply))  # redelivered: still one answer
@@ -316,8 +317,8 @@ async def test_our_shares_of_a_remote_co_purchase_are_accepted_or_rejected_by_it
     assert (await OfferAnswer.get(id=carols.id)).state == "accepted"
     assert (await OfferAnswer.get(id=dans.id)).state == "declined"
     assert (await Offer.get(id=remote_offer.id)).shares_taken == 1  # Dan's two shares are free again
-    assert await OfferNotification.filter(account_id=carol.id, kind="answer_accepted").count() == 1
-    assert await OfferNotification.filter(account_id=dan.id, kind="answer_declined").count() == 1
+    assert await Notification.filter(account_id=carol.id, kind="answer_accepted").count() == 1
+    assert await Notification.filter(account_id=dan.id, kind="answer_declined").count() == 1
     # A second Reject of a decided answer changes nothing.
     await handle(here, {"id": "https://b.example/rejects/2", "type": "Reject", "actor": bob.ap_id,
                         "object": offer_carol.ap_id})
@@ -357,7 +358,7 @@ async def in_town_search(ap_id: str, viewer: Account) -> bool:
 async def saved_search_told(here, account: Account) -> int:
     """Saved-search notifications are written by the event worker: run it first, as `serve` does."""
     await here.publish_events()
-    return await OfferNotification.filter(account_id=account.id, kind="saved_search").count()
+    return await Notification.filter(account_id=account.id, kind="saved_search").count()
 
 
 async def test_offer_from_someone_a_resident_follows_reaches_them_not_the_town(here):

@@ -8,7 +8,7 @@ from fedineighbour.federation import publish
 from fedineighbour.federation.actors import ActorError, fetch_actor, upsert_remote_actor
 from fedineighbour.federation.from_ap import ParsedActor, Unsupported
 from fedineighbour.federation.handlers import Context, Registry
-from fedineighbour.federation.notify import notify
+from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.storage.models import Account, Follow, Note
 
 

@@ -14,8 +14,8 @@ from fedineighbour.federation.fetch import FetchError
 from fedineighbour.federation.from_ap import ParsedActivity, ParsedObject, Unsupported, parse_object
 from fedineighbour.federation.handlers import Context, Registry
 from fedineighbour.federation.handlers_actor import delete_actor
-from fedineighbour.federation.notify import notify
 from fedineighbour.federation.urls import PUBLIC_ALIASES, TOWN_USERNAME
+from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.storage.models import Account, Follow, Interaction, Note, Report
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fedineighbour.federation import handlers_offers, publish
 from fedineighbour.federation.from_ap import ParsedActivity, Unsupported
 from fedineighbour.federation.handlers import Context, Registry
-from fedineighbour.federation.notify import notify
+from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.storage.models import Account, Block, Follow, Interaction
 
 

@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 from fedineighbour.federation import to_ap
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.urls import AS_PUBLIC
+from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.storage.models import Account, Follow, HostHealth, Note, OutboundActivity
 from fedineighbour.storage.queue import sqlite_ts, values_rows
 
@@ -106,8 +107,6 @@ async def follow(rt: Runtime, follower: Account, target: Account) -> Follow:
     if target.local:  # both on this server: no federation needed
         state = "pending" if target.locked else "accepted"
         row = await Follow.create(ap_id=follow_id, follower=follower, target=target, state=state)
-        from fedineighbour.federation.notify import notify
-
         await notify(target, "follow_request" if target.locked else "follow", from_account=follower)
         return row
     doc = to_ap.activity(follow_id, "Follow", follower, target.ap_id, to=[target.ap_id])

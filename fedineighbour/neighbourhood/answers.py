@@ -15,23 +15,13 @@ from typing import Any
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.neighbourhood.offer_rules import DEFAULT_LOAN, OfferInvalid, parse_time
 from fedineighbour.neighbourhood.offers import Exchange, OfferDenied, effective_status
 from fedineighbour.storage.models import Account
-from fedineighbour.storage.offer_models import Offer, OfferAnswer, OfferNotification
+from fedineighbour.storage.offer_models import Offer, OfferAnswer
 
 MESSAGE_MAX = 2000
-
-
-async def notify(account_id: int | None, kind: str, offer: Offer, *, answer: OfferAnswer | None = None,
-                 from_account_id: int | None = None) -> None:
-    """A notification row for a local account (remote ones hear of it through federation)."""
-    if account_id is None or account_id == from_account_id:
-        return
-    if not await Account.filter(id=account_id, local=True).exists():
-        return
-    await OfferNotification.create(account_id=account_id, kind=kind, offer=offer, answer=answer,
-                                   from_account_id=from_account_id)
 
 
 def _require_open(offer: Offer, now: datetime, action: str) -> None:
@@ -60,7 +50,7 @@ async def answer_offer(ex: Exchange, offer: Offer, author: Account, message: obj
         answer = await OfferAnswer.create(offer=offer, author=author, message=text, ap_id=ap_id, using_db=conn)
         await ex.emit("answered", offer, answer, using_db=conn)
     ex.committed("answer")
-    await notify(offer.author_id, "answer", offer, answer=answer, from_account_id=author.id)
+    await notify(offer.author_id, "answer", offer=offer, answer=answer, from_account=author.id)
     return answer
 
 
@@ -89,7 +79,7 @@ async def join_offer(ex: Exchange, offer: Offer, author: Account, shares: object
         await ex.emit("joined", offer, answer, using_db=conn)
     ex.committed("answer")
     await offer.refresh_from_db(fields=["shares_taken"])
-    await notify(offer.author_id, "joined", offer, answer=answer, from_account_id=author.id)
+    await notify(offer.author_id, "joined", offer=offer, answer=answer, from_account=author.id)
     return answer
 
 
@@ -106,8 +96,8 @@ async def decided(ex: Exchange, answer: OfferAnswer, accepted: bool) -> bool:
     if not changed:
         return False
     await answer.refresh_from_db()
-    await notify(answer.author_id, "answer_accepted" if accepted else "answer_declined", offer, answer=answer,
-                 from_account_id=offer.author_id)
+    await notify(answer.author_id, "answer_accepted" if accepted else "answer_declined", offer=offer,
+                 answer=answer, from_account=offer.author_id)
     return True
 
 
@@ -134,7 +124,7 @@ async def withdraw_answer(ex: Exchange, answer: OfferAnswer, by: Account) -> Off
     ex.committed("answer")
     answer.state = "withdrawn"
     await offer.refresh_from_db()
-    await notify(offer.author_id, "answer_withdrawn", offer, answer=answer, from_account_id=by.id)
+    await notify(offer.author_id, "answer_withdrawn", offer=offer, answer=answer, from_account=by.id)
     return answer
 
 
@@ -174,7 +164,7 @@ async def reserve(ex: Exchange, offer: Offer, by: Account, answer_id: object) ->
     ex.committed()
     await offer.refresh_from_db()
     answer.state = "accepted"
-    await notify(answer.author_id, "reserved", offer, answer=answer, from_account_id=by.id)
+    await notify(answer.author_id, "reserved", offer=offer, answer=answer, from_account=by.id)
     return offer
 
 
@@ -190,7 +180,7 @@ async def unreserve(ex: Exchange, offer: Offer, by: Account) -> Offer:
         await ex.emit("status", offer, using_db=conn)
     ex.committed()
     await offer.refresh_from_db()
-    await notify(previous, "unreserved", offer, from_account_id=by.id)
+    await notify(previous, "unreserved", offer=offer, from_account=by.id)
     return offer
 
 
@@ -220,7 +210,7 @@ async def mark_done(ex: Exchange, offer: Offer, by: Account, data: dict[str, Any
         await ex.emit("status", offer, using_db=conn)
     ex.committed()
     await offer.refresh_from_db()
-    await notify(offer.reserved_for_id, "done", offer, from_account_id=by.id)
+    await notify(offer.reserved_for_id, "done", offer=offer, from_account=by.id)
     return offer
 
 
@@ -235,7 +225,7 @@ async def send_return_reminders(now: datetime | None = None) -> int:
         claimed = await Offer.filter(id=offer.id, return_reminded_at=None).update(return_reminded_at=now)
         if not claimed:  # another worker got it
             continue
-        await notify(offer.author_id, "return_due", offer, from_account_id=offer.reserved_for_id)
-        await notify(offer.reserved_for_id, "return_due", offer, from_account_id=offer.author_id)
+        await notify(offer.author_id, "return_due", offer=offer, from_account=offer.reserved_for_id)
+        await notify(offer.reserved_for_id, "return_due", offer=offer, from_account=offer.author_id)
         count += 1
     return count

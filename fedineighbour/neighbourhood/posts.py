@@ -10,8 +10,8 @@ from tortoise.transactions import in_transaction
 from fedineighbour.federation import publish
 from fedineighbour.federation.actors import ActorError, resolve_account
 from fedineighbour.federation.content import render_plain_text
-from fedineighbour.federation.notify import notify
 from fedineighbour.neighbourhood import events
+from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.storage.models import Account, Note
 
 if TYPE_CHECKING:

@@ -15,12 +15,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fedineighbour.neighbourhood.answers import notify
+from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.search import SearchQuery, matches, parse_query, search
 from fedineighbour.storage.event_models import DomainEvent
-from fedineighbour.storage.models import Account, Follow
-from fedineighbour.storage.offer_models import Offer, OfferNotification, SavedSearch, tokens
+from fedineighbour.storage.models import Account, Follow, Notification
+from fedineighbour.storage.offer_models import Offer, SavedSearch, tokens
 
 MAX_SAVED_PER_ACCOUNT = 20
 MATCH_RADIUS_KM = 5.0
@@ -68,7 +68,7 @@ async def notify_saved_searches(offer: Offer) -> None:
     if not offer.listed:
         followers = Follow.filter(target_id=offer.author_id, state="accepted").values_list("follower_id", flat=True)
         candidates = candidates.filter(account_id__in=await followers)
-    told = set(await OfferNotification.filter(offer_id=offer.id, kind="saved_search").values_list(
+    told = set(await Notification.filter(offer_id=offer.id, kind="saved_search").values_list(
         "saved_search_id", flat=True))
     for saved in await candidates:
         if saved.account_id == offer.author_id or saved.id in told:
@@ -79,8 +79,8 @@ async def notify_saved_searches(offer: Offer) -> None:
             continue
         if not matches(query, offer, now, listed_only=offer.listed):
             continue
-        await OfferNotification.create(account_id=saved.account_id, kind="saved_search", offer=offer,
-                                       saved_search=saved, from_account_id=offer.author_id)
+        await notify(saved.account_id, "saved_search", offer=offer, saved_search=saved,
+                     from_account=offer.author_id)
         await SavedSearch.filter(id=saved.id).update(last_notified_at=now)
     if offer.purpose == "request" and offer.listed:
         await match_request(offer)
@@ -106,6 +106,6 @@ async def match_request(request: Offer) -> list[Offer]:
         if len(found) >= MAX_MATCHES:
             break
     for offer in found:
-        await notify(request.author_id, "match", offer, from_account_id=offer.author_id)
-        await notify(offer.author_id, "match", request, from_account_id=request.author_id)
+        await notify(request.author_id, "match", offer=offer, from_account=offer.author_id)
+        await notify(offer.author_id, "match", offer=request, from_account=request.author_id)
     return found

@@ -150,16 +150,29 @@ class Report(Model):
 
 
 class Notification(Model):
+    """Something a local account should see, social or of the exchange: one table, one feed.
+
+    `kind` says which references are set (neighbourhood/notifications.py lists the kinds): social ones
+    (follow, mention, like...) carry `note`, the exchange's (answer, reserved, saved_search...) `offer`
+    and maybe `answer` or `saved_search`; `from_account` is the account that acted, if any.
+    """
+
     id = fields.BigIntField(primary_key=True)
     account = fields.ForeignKeyField("models.Account", related_name="notifications", on_delete=fields.CASCADE)
-    kind = fields.CharField(max_length=32)  # follow | follow_request | mention | reply | like | announce | move
+    kind = fields.CharField(max_length=32)
     from_account = fields.ForeignKeyField("models.Account", related_name="+", on_delete=fields.CASCADE, null=True)
     note = fields.ForeignKeyField("models.Note", related_name="+", on_delete=fields.CASCADE, null=True)
+    offer = fields.ForeignKeyField("models.Offer", related_name=False, on_delete=fields.CASCADE, null=True)
+    answer = fields.ForeignKeyField("models.OfferAnswer", related_name=False, on_delete=fields.CASCADE, null=True)
+    saved_search = fields.ForeignKeyField("models.SavedSearch", related_name=False, on_delete=fields.CASCADE,
+                                          null=True)
     read = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         table = "notifications"
+        # The feed: one account's rows newest first, in the order (created_at, id).
+        indexes = (Index(fields=("account_id", "created_at", "id"), name="notifications_feed"),)
 
 
 class OutboundActivity(Model):

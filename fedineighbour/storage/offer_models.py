@@ -224,23 +224,3 @@ class SavedSearch(Model):
 
     class Meta:
         table = "saved_searches"
-
-
-class OfferNotification(Model):
-    """Something happened to an offer that a resident should see: answer, reserved, joined, return due..."""
-
-    id = fields.BigIntField(primary_key=True)
-    account = fields.ForeignKeyField("models.Account", related_name="offer_notifications",
-                                     on_delete=fields.CASCADE)
-    kind = fields.CharField(max_length=32)
-    offer = fields.ForeignKeyField("models.Offer", related_name="notifications", on_delete=fields.CASCADE)
-    answer = fields.ForeignKeyField("models.OfferAnswer", related_name=False, on_delete=fields.CASCADE, null=True)
-    from_account = fields.ForeignKeyField("models.Account", related_name=False, on_delete=fields.CASCADE, null=True)
-    saved_search = fields.ForeignKeyField("models.SavedSearch", related_name=False, on_delete=fields.CASCADE,
-                                          null=True)
-    read = fields.BooleanField(default=False)
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "offer_notifications"
-        indexes = (Index(fields=("account_id", "id"), name="offer_notifications_account"),)

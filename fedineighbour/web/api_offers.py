@@ -17,11 +17,12 @@ from starlette.responses import JSONResponse, Response
 
 from fedineighbour.neighbourhood import answers as answers_mod
 from fedineighbour.neighbourhood import offers, saved_searches
+from fedineighbour.neighbourhood.notifications import exchange_notifications
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.search import SearchQuery, parse_query, search
 from fedineighbour.neighbourhood.visibility import can_see_offer
 from fedineighbour.storage.models import Account
-from fedineighbour.storage.offer_models import Home, Offer, OfferAnswer, OfferMedia, OfferNotification, SavedSearch
+from fedineighbour.storage.offer_models import Home, Offer, OfferAnswer, OfferMedia, SavedSearch
 from fedineighbour.web.api_common import ApiError, error, json_body
 from fedineighbour.web.auth import api_account
 from fedineighbour.web.offer_json import (
@@ -271,7 +272,7 @@ async def home(request: Request, me: Account | None) -> Response:
 async def notifications(request: Request, me: Account | None) -> Response:
     """Answers, reservations, shares, matches, saved searches and loans due, newest first."""
     assert me is not None
-    query = OfferNotification.filter(account_id=me.id)
+    query = exchange_notifications(me.id)
     max_id = request.query_params.get("max_id")
     if max_id is not None:
         if not max_id.isdigit() or int(max_id) >= 2**63:  # a row id, as the database stores it

@@ -12,8 +12,8 @@ from typing import Any
 from fedineighbour.federation.ap_json import is_http_url
 from fedineighbour.federation.offers_to_ap import media_url
 from fedineighbour.neighbourhood.offers import effective_status
-from fedineighbour.storage.models import Account
-from fedineighbour.storage.offer_models import Offer, OfferAnswer, OfferMedia, OfferNotification, SavedSearch
+from fedineighbour.storage.models import Account, Notification
+from fedineighbour.storage.offer_models import Offer, OfferAnswer, OfferMedia, SavedSearch
 from fedineighbour.web.api_common import account_json
 
 
@@ -90,7 +90,7 @@ def home_json(lat: float, lon: float, published: tuple[float, float], neighbourh
             "published_point": {"lat": published[0], "lon": published[1]}}
 
 
-def notification_json(n: OfferNotification, host: str) -> dict[str, Any]:
+def notification_json(n: Notification, host: str) -> dict[str, Any]:
     return {"id": n.id, "type": n.kind, "created_at": iso(n.created_at), "read": n.read,
             "offer": {"id": n.offer.ap_id, "key": n.offer.key, "title": n.offer.title, "kind": n.offer.kind,
                       "purpose": n.offer.purpose},
