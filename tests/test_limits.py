@@ -177,3 +177,32 @@ async def test_only_the_first_mentions_of_a_post_are_resolved(town):
     assert fetched_hosts == {f"host{i}" for i in range(cap)}  # the first ones, and only those, were looked up
     for handle in handles[cap:]:
         assert handle in note.content  # the rest are left as text
+
+
+async def test_a_chunked_photo_upload_is_refused_at_the_limit_without_reading_it_all(limited):
+    """The multipart parser reads the stream itself: without Content-Length it would spool any size to disk."""
+    status, offer, _ = await request(limited, "POST", "/api/v1/offers", "xena", {
+        "purpose": "offer", "kind": "give", "title": "Table", "location": CENTRE})
+    assert status == 201, offer
+    boundary = "fnboundary"
+    chunk, total = b"\0" * 65536, 2000  # 125 MB of one "photo", more than 8 photos of 10 MB
+    sent = {"chunks": 0, "finished": False}
+
+    async def body():
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
+               "Content-Type: image/png\r\n\r\n").encode()
+        for _ in range(total):
+            sent["chunks"] += 1
+            yield chunk
+        sent["finished"] = True
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{limited.url}/api/v1/offers/{offer['key']}/media", data=body(),
+            headers={"Authorization": f"Bearer {limited.tokens['xena']}",
+                     "Content-Type": f"multipart/form-data; boundary={boundary}"}) as resp:
+        assert resp.status == 413
+        assert "error" in await resp.json(content_type=None)
+    assert not sent["finished"] and sent["chunks"] < total
+    status, got, _ = await request(limited, "GET", f"/api/v1/offers/{offer['key']}", "xena")
+    assert status == 200 and got["media"] == []

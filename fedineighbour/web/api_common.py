@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Message
 
 from fedineighbour.federation.ap_json import is_http_url
 from fedineighbour.storage.models import Account, Note
@@ -46,6 +47,26 @@ async def read_limited(request: Request, limit: int) -> bytes:
         if len(raw) > limit:
             raise ApiError(413, "body too large")
     return bytes(raw)
+
+
+def limited_request(request: Request, limit: int) -> Request:
+    """The same request whose body stops (413) as soon as more than `limit` bytes came in, for parsers that
+    read the stream themselves (multipart forms): a chunked upload without Content-Length is never spooled
+    to disk past the limit."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise ApiError(413, "body too large")
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise ApiError(413, "body too large")
+        return message
+
+    return Request(request.scope, receive)
 
 
 async def json_body(request: Request, limit: int = 256 * 1024) -> dict[str, Any]:

@@ -21,11 +21,12 @@ from fedineighbour.neighbourhood.offers import OfferDenied, offer_by_key
 from fedineighbour.storage.media_store import MIME_TYPES, LocalMediaStore, valid_name
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import OfferMedia
-from fedineighbour.web.api_common import error, json_body
+from fedineighbour.web.api_common import error, json_body, limited_request
 from fedineighbour.web.api_offers import endpoint, exchange, offer_response
 from fedineighbour.web.offer_json import media_json
 
 MAX_FILE_PARTS = 64  # more parts than that is not a mistake worth a precise answer: 400
+MAX_UPLOAD = photos.MAX_PHOTOS * photos.MAX_BYTES + 1024 * 1024  # 8 photos of 10 MB and their alt texts: 413 past it
 
 
 def media_store(request: Request) -> LocalMediaStore:
@@ -58,13 +59,10 @@ async def upload(request: Request, me: Account | None) -> Response:
     assert me is not None
     offer = await offer_by_key(request.path_params["key"])
     photos.check_author(offer, me)  # refused before the upload is read
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > photos.MAX_PHOTOS * photos.MAX_BYTES + 1024 * 1024:
-        return error(413, "too large: at most 8 photos of 10 MB")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise OfferInvalid({"photos": "send multipart/form-data with one `file` part per photo"})
     try:
-        form = await request.form(max_files=MAX_FILE_PARTS, max_fields=MAX_FILE_PARTS)
+        form = await limited_request(request, MAX_UPLOAD).form(max_files=MAX_FILE_PARTS, max_fields=MAX_FILE_PARTS)
     except MultiPartException as exc:
         return error(400, f"multipart body: {exc.message}")
     try:
