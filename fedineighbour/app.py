@@ -20,6 +20,7 @@ from fedineighbour.config import Settings
 from fedineighbour.federation.runtime import Runtime
 from fedineighbour.services import build_runtime, close_runtime
 from fedineighbour.storage import database
+from fedineighbour.web.security_headers import security_headers
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ async def stop_tasks(tasks: list[asyncio.Task]) -> None:
 
 async def _error_500(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"error": "internal error"}, status_code=500)
+    # Starlette answers a 500 from outside every middleware: the security headers are added here.
+    return JSONResponse({"error": "internal error"}, status_code=500, headers=security_headers())
 
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> Starlette:

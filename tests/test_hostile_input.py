@@ -286,3 +286,41 @@ async def test_api_author_url_is_never_a_javascript_url(town, peer):
     assert resp["target"]["url"] == peer.actor_id("evil")
     status, body = await town.api("GET", "/api/v1/follows", "alice")
     assert status == 200 and "javascript" not in json.dumps(body)
+
+
+async def test_an_internal_error_answers_json_with_the_security_headers(tmp_path):
+    """Starlette answers a 500 from outside every middleware: the handler adds the headers itself, and the
+    client sees one line of JSON, no traceback. (A route that fails is added to a real app for the test,
+    called as uvicorn would call it.)"""
+    from starlette.routing import Route
+
+    from fedineighbour.app import create_app
+    from fedineighbour.config import load_config
+
+    settings = load_config(None, {"FEDINEIGHBOUR_INSTANCE_URL": "https://town.example",
+                                  "FEDINEIGHBOUR_DATABASE_URL": f"sqlite://{tmp_path}/unused.sqlite3"})
+    app = create_app(settings, run_workers=False)
+
+    async def fails(request):
+        raise RuntimeError("secret detail")
+
+    app.router.routes.insert(0, Route("/fails", fails))
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "https",
+             "path": "/fails", "raw_path": b"/fails", "root_path": "", "query_string": b"", "headers": [],
+             "client": ("127.0.0.1", 1), "server": ("town.example", 443), "app": app}
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    with pytest.raises(RuntimeError):  # re-raised for the server's log, after the answer went out
+        await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    assert start["status"] == 500 and json.loads(body) == {"error": "internal error"}
+    assert b"secret detail" not in body
+    assert headers["content-security-policy"] == CSP and headers["x-content-type-options"] == "nosniff"

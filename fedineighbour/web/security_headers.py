@@ -23,14 +23,17 @@ def content_security_policy(extra_img_sources: Iterable[str] = ()) -> str:
             f"img-src {img}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
+def security_headers(extra_img_sources: Iterable[str] = ()) -> dict[str, str]:
+    """The headers themselves: also for answers made outside the middleware (the 500 handler runs outside it)."""
+    return {"content-security-policy": content_security_policy(extra_img_sources),
+            "referrer-policy": "same-origin", "x-content-type-options": "nosniff"}
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, extra_img_sources: Iterable[str] = ()) -> None:
         self.app = app
-        self.headers = [
-            (b"content-security-policy", content_security_policy(extra_img_sources).encode("latin-1")),
-            (b"referrer-policy", b"same-origin"),
-            (b"x-content-type-options", b"nosniff"),
-        ]
+        self.headers = [(name.encode("latin-1"), value.encode("latin-1"))
+                        for name, value in security_headers(extra_img_sources).items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
