@@ -119,9 +119,7 @@ SCHEMAS: dict[str, Any] = {
         "description": "location or use_home is required"},
     "OfferEdit": {"type": "object", "additionalProperties": False,
                   "description": "any editable field of OfferCreate (not purpose or kind)",
-                  "properties": {k: {} for k in ("title", "description", "category", "terms", "location",
-                                                 "use_home", "neighbourhood", "available_from",
-                                                 "available_until", "expires_at", "shares_total", "carpool")}},
+                  "properties": {}},  # filled below from OfferCreate's
     "Offer": {"type": "object", "required": ["id", "key", "url", "title", "purpose", "kind", "distance_km",
                                              "town", "status"], "properties": {
         "id": {"type": "string", "description": "ActivityPub id"}, "key": {"type": ["string", "null"]},
@@ -166,6 +164,8 @@ SCHEMAS: dict[str, Any] = {
         "target": {"type": "string", "pattern": NOT_BLANK, "description": "user@host or an actor URL"}}},
 }
 
+SCHEMAS["OfferEdit"]["properties"] = {k: v for k, v in SCHEMAS["OfferCreate"]["properties"].items()
+                                      if k not in ("purpose", "kind")}
 OFFER = _json(_ref("Offer"))
 # The parameters of a saved search: those of /api/v1/offers/search that describe what to look for.
 SAVED_QUERY = {"type": "object", "additionalProperties": False, "properties": {  # null: not given
