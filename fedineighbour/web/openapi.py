@@ -218,6 +218,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/offers/{key}/media": {"post": {
             **_op("Add photos (author): JPEG, PNG or WebP, at most 8 per post and 10 MB each; resized, "
                   "metadata removed", {"201": OFFER, **STATE_ERRORS,
+                                       "400": _json(_ref("Error"), "The body is not valid multipart/form-data"),
                                        "413": {"$ref": "#/components/responses/TooLarge"}}, params=k),
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"], "properties": {
