@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.neighbourhood.offer_rules import DEFAULT_LOAN, OfferInvalid, parse_time
 from fedineighbour.neighbourhood.offers import Exchange, OfferDenied, effective_status
-from fedineighbour.storage.models import Account
+from fedineighbour.storage.models import MAX_ID, Account
 from fedineighbour.storage.offer_models import Offer, OfferAnswer
 
 MESSAGE_MAX = 2000
@@ -148,7 +148,7 @@ def _author_only(offer: Offer, by: Account, action: str) -> None:
 
 async def reserve(ex: Exchange, offer: Offer, by: Account, answer_id: object) -> Offer:
     _author_only(offer, by, "reserve a post")
-    if isinstance(answer_id, bool) or not isinstance(answer_id, int):
+    if isinstance(answer_id, bool) or not isinstance(answer_id, int) or not 0 <= answer_id <= MAX_ID:
         raise OfferInvalid({"answer_id": "the id of an answer to this post"})
     answer = await OfferAnswer.filter(id=answer_id, offer_id=offer.id).first()
     if answer is None or answer.state != "open":

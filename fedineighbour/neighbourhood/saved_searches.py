@@ -26,6 +26,17 @@ MAX_SAVED_PER_ACCOUNT = 20
 MATCH_RADIUS_KM = 5.0
 MAX_MATCHES = 5
 QUERY_KEYS = ("lat", "lon", "radius_km", "q", "purpose", "kind", "category", "near")
+NUMBER_KEYS = ("lat", "lon", "radius_km")
+
+
+def _wrong_type(key: str, value: Any) -> bool:
+    """A value of a saved query that is not what the search takes (null means not given): checked before the
+    values become query-string text, where {} and true would pass for words."""
+    if value is None:
+        return False
+    if key in NUMBER_KEYS:
+        return isinstance(value, bool) or not isinstance(value, int | float)
+    return not isinstance(value, str)
 
 
 def query_from_saved(stored: dict[str, Any]) -> SearchQuery:
@@ -40,6 +51,10 @@ async def save_search(account: Account, data: dict[str, Any], home: tuple[float,
     unknown = [k for k in raw if k not in QUERY_KEYS]
     if unknown:
         raise OfferInvalid({"query": f"unknown parameter {unknown[0]} (known: {', '.join(QUERY_KEYS)})"})
+    mistyped = [k for k, v in raw.items() if _wrong_type(k, v)]
+    if mistyped:
+        expected = "a number" if mistyped[0] in NUMBER_KEYS else "text"
+        raise OfferInvalid({f"query.{mistyped[0]}": f"expected {expected} or null"})
     name = data.get("name", "")
     if not isinstance(name, str) or len(name) > 200:
         raise OfferInvalid({"name": "text of at most 200 characters"})

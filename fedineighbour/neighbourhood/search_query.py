@@ -101,7 +101,7 @@ def decode_cursor(cursor: str, order: str) -> tuple[float | str, int]:
 
 def _number(errors: dict, params: Mapping[str, str], name: str) -> float | None:
     raw = params.get(name)
-    if raw in (None, ""):
+    if raw is None:
         return None
     try:
         value = float(raw)
@@ -121,7 +121,7 @@ def parse_query(params: Mapping[str, str], home: tuple[float, float] | None = No
     query = SearchQuery()
     lat, lon = _number(errors, params, "lat"), _number(errors, params, "lon")
     near = params.get("near")
-    if near not in (None, "", "home"):
+    if near not in (None, "home"):
         errors["near"] = "expected home"
     elif near == "home":
         if home is None:
@@ -147,21 +147,21 @@ def parse_query(params: Mapping[str, str], home: tuple[float, float] | None = No
     query.words = tokens(text)[:MAX_WORDS]
     for name, allowed in (("purpose", PURPOSES), ("kind", KINDS), ("status", STATUS_FILTERS)):
         value = params.get(name)
-        if value:
+        if value is not None:  # present but empty is not "not given": `purpose=` is no purpose there is
             if value not in allowed:
                 errors[name] = f"expected one of {', '.join(allowed)}"
             else:
                 setattr(query, name, value)
     if params.get("category"):
         query.category = params["category"].strip().lower()
-    order = params.get("order") or ("distance" if query.lat is not None else "date")
+    order = params.get("order", "distance" if query.lat is not None else "date")
     if order not in ORDERS:
         errors["order"] = f"expected one of {', '.join(ORDERS)}"
     elif order == "distance" and query.lat is None and "lat" not in errors and "near" not in errors:
         errors["order"] = "distance needs lat and lon, or near=home"
     query.order = order
-    raw_limit = params.get("limit") or str(DEFAULT_LIMIT)
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    raw_limit = params.get("limit", str(DEFAULT_LIMIT))
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIMIT:
         errors["limit"] = f"a whole number from 1 to {MAX_LIMIT}"
     else:
         query.limit = int(raw_limit)

@@ -123,6 +123,6 @@ def note_json(note: Note, host: str) -> dict[str, Any]:
 def page_limit(request: Request, default: int = 20) -> int:
     """The `limit` query parameter of a listing: 1 to 100 (422 otherwise)."""
     raw = request.query_params.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:  # "²" is a digit int() refuses
         raise ApiError(422, "limit: 1-100", {"limit": "expected a number from 1 to 100"})
     return int(raw)

@@ -275,7 +275,8 @@ async def notifications(request: Request, me: Account | None) -> Response:
     query = exchange_notifications(me.id)
     max_id = request.query_params.get("max_id")
     if max_id is not None:
-        if not max_id.isdigit() or int(max_id) >= 2**63:  # a row id, as the database stores it
+        # a row id, as the database stores it; "²" is a digit that int() refuses
+        if not (max_id.isascii() and max_id.isdigit()) or int(max_id) >= 2**63:
             return error(422, "max_id: expected a whole number", {"max_id": "expected a whole number"})
         query = query.filter(id__lt=int(max_id))
     rows = await query.select_related("offer", "from_account").order_by("-id").limit(50)

@@ -105,6 +105,8 @@ async def create_note(request: Request, me: Account) -> Response:
     data = await json_body(request)
     if not isinstance(data.get("summary", ""), str):
         return invalid("summary", "expected text")
+    if not isinstance(data.get("in_reply_to", ""), str):
+        return invalid("in_reply_to", "expected the ActivityPub id of a post, as text")
     try:
         note = await posts.create_note(request.app.state.rt, me, data.get("content"),
                                        data.get("visibility", "public"), in_reply_to=data.get("in_reply_to"),

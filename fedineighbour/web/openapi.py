@@ -119,9 +119,7 @@ SCHEMAS: dict[str, Any] = {
         "description": "location or use_home is required"},
     "OfferEdit": {"type": "object", "additionalProperties": False,
                   "description": "any editable field of OfferCreate (not purpose or kind)",
-                  "properties": {k: {} for k in ("title", "description", "category", "terms", "location",
-                                                 "use_home", "neighbourhood", "available_from",
-                                                 "available_until", "expires_at", "shares_total", "carpool")}},
+                  "properties": {}},  # filled below from OfferCreate's
     "Offer": {"type": "object", "required": ["id", "key", "url", "title", "purpose", "kind", "distance_km",
                                              "town", "status"], "properties": {
         "id": {"type": "string", "description": "ActivityPub id"}, "key": {"type": ["string", "null"]},
@@ -166,6 +164,8 @@ SCHEMAS: dict[str, Any] = {
         "target": {"type": "string", "pattern": NOT_BLANK, "description": "user@host or an actor URL"}}},
 }
 
+SCHEMAS["OfferEdit"]["properties"] = {k: v for k, v in SCHEMAS["OfferCreate"]["properties"].items()
+                                      if k not in ("purpose", "kind")}
 OFFER = _json(_ref("Offer"))
 # The parameters of a saved search: those of /api/v1/offers/search that describe what to look for.
 SAVED_QUERY = {"type": "object", "additionalProperties": False, "properties": {  # null: not given
@@ -218,6 +218,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/offers/{key}/media": {"post": {
             **_op("Add photos (author): JPEG, PNG or WebP, at most 8 per post and 10 MB each; resized, "
                   "metadata removed", {"201": OFFER, **STATE_ERRORS,
+                                       "400": _json(_ref("Error"), "The body is not valid multipart/form-data"),
                                        "413": {"$ref": "#/components/responses/TooLarge"}}, params=k),
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"], "properties": {
