@@ -324,3 +324,17 @@ async def test_an_internal_error_answers_json_with_the_security_headers(tmp_path
     assert start["status"] == 500 and json.loads(body) == {"error": "internal error"}
     assert b"secret detail" not in body
     assert headers["content-security-policy"] == CSP and headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("query", [
+    "page=true&max_id=%C2%B2", "page=true&max_id=" + "9" * 25, "page=true&max_id=-1",
+])
+@ASYNC
+async def test_odd_collection_paging_is_never_a_500(town, query):
+    """Outboxes page by max_id and follow collections by page: a digit int() refuses ("²") or a number past
+    BIGINT gives the first page (outbox) or an empty one (past the end), never a server error."""
+    for path in ("/users/alice/outbox", "/users/alice/followers", "/users/alice/following"):
+        q = query.replace("max_id", "page").replace("page=true&page", "page") if "follow" in path else query
+        status, headers, body = await get(f"{town.url}{path}?{q}", Accept="application/activity+json")
+        assert status == 200, (path, q, status, body)
+        assert json.loads(body)["type"] in ("OrderedCollection", "OrderedCollectionPage"), (path, q)

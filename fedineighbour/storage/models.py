@@ -12,6 +12,15 @@ from tortoise.models import Model
 MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number from a client (a cursor) can match no row, and fails in SQL
 
 
+def parse_row_id(text: str | None) -> int | None:
+    """A row id given by a client (max_id, a page number): ASCII digits within BIGINT, else None. ("²" is a
+    digit that int() refuses; 2**70 fails in SQL.)"""
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
+
+
 class Account(Model):
     """An actor, local or remote: residents, the town Group, the instance Application."""
 

@@ -13,7 +13,7 @@ from fedineighbour.federation import to_ap
 from fedineighbour.federation.signatures import verify_request
 from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
 from fedineighbour.neighbourhood.visibility import BY_LINK, can_see, can_see_activity, visible_notes
-from fedineighbour.storage.models import Account, Follow, Note, OutboundActivity
+from fedineighbour.storage.models import Account, Follow, Note, OutboundActivity, parse_row_id
 from fedineighbour.web.negotiation import ap_response, json_error, signed_url, wants_activitypub
 
 PAGE_SIZE = 20
@@ -126,13 +126,13 @@ async def paged_outbox(request: Request, base: str, query: QuerySet, render: Cal
     total = await query.count()
     if request.query_params.get("page") is None:
         return ap_response(to_ap.ordered_collection(base, total, f"{base}?page=true"))
-    max_id = request.query_params.get("max_id")
-    if max_id and max_id.isdigit():
-        query = query.filter(id__lt=int(max_id))
+    max_id = parse_row_id(request.query_params.get("max_id"))  # anything else: the first page
+    if max_id is not None:
+        query = query.filter(id__lt=max_id)
     rows = await query.order_by("-id").limit(PAGE_SIZE)
     items = [to_ap.strip_context(render(row)) for row in rows]
     next_page = f"{base}?page=true&max_id={rows[-1].id}" if len(rows) == PAGE_SIZE else None
-    page_id = f"{base}?page=true" + (f"&max_id={max_id}" if max_id else "")
+    page_id = f"{base}?page=true" + (f"&max_id={max_id}" if max_id is not None else "")
     return ap_response(to_ap.collection_page(page_id, base, items, next_page))
 
 
@@ -149,9 +149,11 @@ async def _follow_collection(request: Request, followers: bool) -> Response:
     page = request.query_params.get("page")
     if account.hide_collections:  # "hide your network": the totals only, no page to walk
         return ap_response(to_ap.ordered_collection(base, total, None))
-    if page is None or not page.isdigit() or int(page) < 1:
+    n = parse_row_id(page)
+    if n is None or n < 1:
         return ap_response(to_ap.ordered_collection(base, total, f"{base}?page=1"))
-    n = int(page)
+    if (n - 1) * PAGE_SIZE >= total:  # past the end: an empty page, never an OFFSET beyond BIGINT
+        return ap_response(to_ap.collection_page(f"{base}?page={n}", base, [], None))
     field = "follower__ap_id" if followers else "target__ap_id"
     ids = await query.order_by("-id").offset((n - 1) * PAGE_SIZE).limit(PAGE_SIZE).values_list(field, flat=True)
     next_page = f"{base}?page={n + 1}" if n * PAGE_SIZE < total else None

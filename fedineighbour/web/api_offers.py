@@ -21,7 +21,7 @@ from fedineighbour.neighbourhood.notifications import exchange_notifications
 from fedineighbour.neighbourhood.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.search import SearchQuery, parse_query, search
 from fedineighbour.neighbourhood.visibility import can_see_offer
-from fedineighbour.storage.models import Account
+from fedineighbour.storage.models import Account, parse_row_id
 from fedineighbour.storage.offer_models import Home, Offer, OfferAnswer, OfferMedia, SavedSearch
 from fedineighbour.web.api_common import ApiError, error, json_body
 from fedineighbour.web.auth import api_account
@@ -275,10 +275,10 @@ async def notifications(request: Request, me: Account | None) -> Response:
     query = exchange_notifications(me.id)
     max_id = request.query_params.get("max_id")
     if max_id is not None:
-        # a row id, as the database stores it; "²" is a digit that int() refuses
-        if not (max_id.isascii() and max_id.isdigit()) or int(max_id) >= 2**63:
+        before = parse_row_id(max_id)
+        if before is None:
             return error(422, "max_id: expected a whole number", {"max_id": "expected a whole number"})
-        query = query.filter(id__lt=int(max_id))
+        query = query.filter(id__lt=before)
     rows = await query.select_related("offer", "from_account").order_by("-id").limit(50)
     host = request.app.state.rt.settings.host
     return JSONResponse({"items": [notification_json(n, host) for n in rows]})
