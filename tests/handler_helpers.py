@@ -1,4 +1,4 @@
-"""Helpers shared by the inbox handler tests (tests/test_handlers_*.py)."""
+"""Helpers shared by the inbox handler tests (tests/federation/test_handlers_*.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/test_api_contract.py (loaded through SCHEMATHESIS_HOOKS by the CLI).
+"""Schemathesis hooks for tests/web/test_api_contract.py (loaded through SCHEMATHESIS_HOOKS by the CLI).
 
 - `format: cursor` strings are opaque: only a `next_cursor` the server gave is valid, which no generator can
   guess, so the valid one generated is "no cursor" (an empty string); invalid cursors are still sent as

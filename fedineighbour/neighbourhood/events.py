@@ -20,7 +20,7 @@ from fedineighbour.storage.offer_models import Offer, OfferAnswer
 KINDS = ("note.created", "note.updated", "note.deleted",
          "offer.created", "offer.updated", "offer.status", "offer.deleted", "offer.joined",
          "answer.created", "answer.withdrawn")
-FAULT_ENV = "FN_TEST_FAULT"  # tests only (tests/test_crash_events.py); not FEDINEIGHBOUR_*, which are settings
+FAULT_ENV = "FN_TEST_FAULT"  # tests only (tests/interop/test_crash_events.py); not FEDINEIGHBOUR_*, which are settings
 
 Wake = Callable[[], None]
 

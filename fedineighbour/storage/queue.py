@@ -77,7 +77,7 @@ async def claim_rows(model: type[Model], ready_state: str, limit: int, lease_sec
 
 def sqlite_claim_sql(table: str, columns: str) -> str:
     """claim_rows on SQLite 3.35+: (until, state, now, now, limit). Served by the (state, next_attempt_at) index
-    in order, so it reads one batch, not the whole backlog (tests/test_queue_claim.py checks the plan)."""
+    in order, so it reads one batch, not the whole backlog (tests/storage/test_queue_claim.py checks the plan)."""
     return (f"UPDATE {table} SET locked_until = ? WHERE id IN (SELECT id FROM {table} WHERE state = ? "
             f"AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?) "
             f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {columns}")

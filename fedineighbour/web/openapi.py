@@ -1,5 +1,5 @@
 """The OpenAPI 3.1 document of the JSON API, served at /api/openapi.json. Written by hand, kept next to
-the routes: every path of web/routes.py under /api/ appears here (tests/test_offers_api.py checks)."""
+the routes: every path of web/routes.py under /api/ appears here (tests/web/test_offers_api.py checks)."""
 
 from __future__ import annotations
 

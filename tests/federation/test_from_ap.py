@@ -28,7 +28,7 @@ from fedineighbour.federation.from_ap import (
     sanitize_html,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"  # tests/fixtures
 PAYLOADS = sorted(p.relative_to(FIXTURES).as_posix() for p in FIXTURES.rglob("*.json")
                   if p.relative_to(FIXTURES).parts[0] != "signatures")
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"

@@ -15,8 +15,8 @@ from fedineighbour.federation.handlers_content import NOT_ADDRESSED, creates_for
 from fedineighbour.federation.inbox_worker import REST_MAX, YIELD, InboxWorker, rest_after
 from fedineighbour.storage.models import InboxItem, Note
 from tests.dbtools import town_fixture  # noqa: F401 - provides the `town` fixture
+from tests.federation.test_handlers_content import CREATES, _create_from
 from tests.handler_helpers import follow_row, handle
-from tests.test_handlers_content import CREATES, _create_from
 
 pytestmark = pytest.mark.postgres
 

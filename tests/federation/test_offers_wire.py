@@ -20,7 +20,7 @@ from fedineighbour.federation.town_info import town_from_nodeinfo
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Offer, OfferMedia
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "offers"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "offers"
 MASTODON_TAGS = {"p", "span", "br", "a", "del", "pre", "code", "em", "strong", "b", "i", "u", "ul", "ol", "li",
                  "blockquote"}
 OUR_TAGS = {"p", "br", "a", "strong", "em", "ul", "li"}

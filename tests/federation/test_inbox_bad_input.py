@@ -23,7 +23,7 @@ from tests.remote import RemoteHost
 pytestmark = [pytest.mark.postgres, pytest.mark.asyncio(loop_scope="module")]
 
 TOWN_IP, PEER_IP, BLOCKED_IP = "127.0.0.6", "127.0.0.7", "127.0.0.8"
-FIXTURE = Path(__file__).parent / "fixtures/mastodon/activity/create_note.json"
+FIXTURE = Path(__file__).parents[1] / "fixtures/mastodon/activity/create_note.json"
 INBOXES = ["/inbox", "/users/alice/inbox"]
 
 

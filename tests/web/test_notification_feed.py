@@ -12,8 +12,8 @@ from fedineighbour.neighbourhood import offers
 from fedineighbour.storage.models import Notification
 from fedineighbour.web.api_common import ApiError
 from fedineighbour.web.api_notifications import decode_cursor, feed_page
-from tests import test_offers_handlers
-from tests.test_offers_handlers import offer_body
+from tests.federation import test_offers_handlers
+from tests.federation.test_offers_handlers import offer_body
 
 pytestmark = pytest.mark.postgres
 here = test_offers_handlers.here  # the fixture: a town with its centre and system actors

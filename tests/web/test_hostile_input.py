@@ -2,7 +2,7 @@
 
 The pure parts (URL reading, HTML bounds, the SSRF guard) are checked directly; the rest against a real running
 instance with a real remote host on another loopback address. Refused inbox POSTs are checked on the wire and in
-the database (no row in inbox_items), as tests/test_inbox_bad_input.py does.
+the database (no row in inbox_items), as tests/federation/test_inbox_bad_input.py does.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ ASYNC = pytest.mark.asyncio(loop_scope="module")
 
 TOWN_IP, PEER_IP = "127.0.0.41", "127.0.0.42"
 EVIL = "javascript:alert(document.domain)//"
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"  # tests/fixtures
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'")
 

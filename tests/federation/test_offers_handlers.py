@@ -27,7 +27,7 @@ from fedineighbour.neighbourhood.notifications import exchange_notifications
 from fedineighbour.storage.models import Account, Delivery, Follow, InboxItem, Note, Notification, OutboundActivity
 from fedineighbour.storage.offer_models import Offer, OfferAnswer
 from tests.dbtools import open_town
-from tests.test_offers_wire import load
+from tests.federation.test_offers_wire import load
 
 pytestmark = pytest.mark.postgres
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
