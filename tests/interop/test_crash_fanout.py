@@ -107,6 +107,10 @@ async def test_kill_during_fanout_loses_nothing(make_instance):
         status, note = await town.api("POST", "/api/v1/notes", "alice",
                                       {"content": "Qui a une échelle à prêter ?", "visibility": "public"})
         assert status == 201, note
+        # The event worker turns the saved note into its Create and delivery rows right after the commit.
+        async def create_queued():
+            return bool(town.sql("SELECT id FROM outbound_activities WHERE type = 'Create'"))
+        await eventually(create_queued, timeout=10, interval=0.02)
         [(activity_pk, activity_id)] = town.sql("SELECT id, ap_id FROM outbound_activities WHERE type = 'Create'")
         of_create = f"activity_id = {int(activity_pk)}"
         assert town.count("deliveries", of_create) == len(expected)
