@@ -16,19 +16,19 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from fedineighbour.composition import build_runtime, close_runtime
 from fedineighbour.config import Settings
 from fedineighbour.federation.runtime import Runtime
-from fedineighbour.services import build_runtime, close_runtime
 from fedineighbour.storage import database
 
 log = logging.getLogger(__name__)
 
 
 async def start_workers(rt: Runtime, count: int) -> list[asyncio.Task]:
-    from fedineighbour.federation.delivery import DeliveryWorker
-    from fedineighbour.federation.handlers import build_registry
-    from fedineighbour.federation.inbox_worker import InboxWorker
-    from fedineighbour.federation.outbox_events import EventWorker
+    from fedineighbour.federation.inbox.registry import build_registry
+    from fedineighbour.federation.inbox.worker import InboxWorker
+    from fedineighbour.federation.outbox.delivery import DeliveryWorker
+    from fedineighbour.federation.outbox.event_worker import EventWorker
     from fedineighbour.storage.event_models import DomainEvent
     from fedineighbour.storage.models import Delivery, InboxItem
     from fedineighbour.storage.queue import release_all_leases
@@ -54,7 +54,7 @@ REMINDER_SECONDS = 600.0  # loans due back are reminded within ten minutes of th
 
 
 async def send_return_reminders() -> int:
-    from fedineighbour.neighbourhood.answers import send_return_reminders as send
+    from fedineighbour.neighbourhood.exchange.answers import send_return_reminders as send
 
     return await send()
 
@@ -94,7 +94,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> Starlette:
         await database.open_database(settings.database.url)
         rt = await build_runtime(settings)
         app.state.rt = rt
-        from fedineighbour.federation.inbox import InboxWriter
+        from fedineighbour.federation.inbox.receive import InboxWriter
 
         rt.inbox_writer = InboxWriter(rt)
         rt.inbox_writer.start()

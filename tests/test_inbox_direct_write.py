@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fedineighbour.federation.inbox import InboxWriter
+from fedineighbour.federation.inbox.receive import InboxWriter
 from fedineighbour.storage.database import sqlite_path
 from fedineighbour.storage.direct_sqlite import DirectSqlite
 from fedineighbour.storage.models import InboxItem

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fedineighbour.federation.publish_offers import exchange_of
-from fedineighbour.neighbourhood import offers
+from fedineighbour.federation.outbox.publish_offers import exchange_of
+from fedineighbour.neighbourhood.exchange import offers
 from fedineighbour.storage.models import Notification
 from fedineighbour.web.api_common import ApiError
 from fedineighbour.web.api_notifications import decode_cursor, feed_page

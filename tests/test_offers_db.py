@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from fedineighbour.federation.urls import Urls
-from fedineighbour.neighbourhood import answers, offers
-from fedineighbour.neighbourhood import search as search_mod
-from fedineighbour.neighbourhood.offer_rules import OfferInvalid
+from fedineighbour.neighbourhood.addresses import Urls
+from fedineighbour.neighbourhood.exchange import answers, offers
+from fedineighbour.neighbourhood.exchange import search as search_mod
+from fedineighbour.neighbourhood.exchange.offer_rules import OfferInvalid
+from fedineighbour.neighbourhood.exchange.saved_searches import on_event, save_search
+from fedineighbour.neighbourhood.exchange.search import SearchQuery, flat_km, parse_query, search
 from fedineighbour.neighbourhood.places import Fuzzer, Neighbourhood, TownPlace
-from fedineighbour.neighbourhood.saved_searches import on_event, save_search
-from fedineighbour.neighbourhood.search import SearchQuery, flat_km, parse_query, search
 from fedineighbour.storage import database
 from fedineighbour.storage.event_models import DomainEvent
 from fedineighbour.storage.models import Account, Notification

@@ -16,13 +16,13 @@ import pytest
 
 from fedineighbour.config import TownSettings
 from fedineighbour.federation.actors import ensure_system_actors
-from fedineighbour.federation.from_ap import Unsupported
-from fedineighbour.federation.handlers import build_registry
-from fedineighbour.federation.inbox_worker import InboxWorker
-from fedineighbour.federation.offers_to_ap import offer_object
-from fedineighbour.federation.publish import new_key
-from fedineighbour.federation.publish_offers import exchange_of
-from fedineighbour.neighbourhood import answers, offers
+from fedineighbour.federation.convert.from_ap import Unsupported
+from fedineighbour.federation.convert.offers_to_ap import offer_object
+from fedineighbour.federation.inbox.registry import build_registry
+from fedineighbour.federation.inbox.worker import InboxWorker
+from fedineighbour.federation.outbox.publish import new_key
+from fedineighbour.federation.outbox.publish_offers import exchange_of
+from fedineighbour.neighbourhood.exchange import answers, offers
 from fedineighbour.neighbourhood.notifications import exchange_notifications
 from fedineighbour.storage.models import Account, Delivery, Follow, InboxItem, Note, Notification, OutboundActivity
 from fedineighbour.storage.offer_models import Offer, OfferAnswer
@@ -343,13 +343,13 @@ def as_list_(value) -> list:
 
 
 async def saved_remorque(account: Account):
-    from fedineighbour.neighbourhood.saved_searches import save_search
+    from fedineighbour.neighbourhood.exchange.saved_searches import save_search
 
     return await save_search(account, {"query": REMORQUE}, None)
 
 
 async def in_town_search(ap_id: str, viewer: Account) -> bool:
-    from fedineighbour.neighbourhood.search import parse_query, search
+    from fedineighbour.neighbourhood.exchange.search import parse_query, search
 
     page = await search(parse_query(REMORQUE), viewer_id=viewer.id)
     return ap_id in [offer.ap_id for offer, _ in page.items]
@@ -392,8 +392,8 @@ async def test_offer_addressed_to_a_collection_on_another_server_is_not_wanted(h
 
 
 async def test_offer_announced_later_by_a_neighbouring_town_enters_the_town_search_once(here):
-    from fedineighbour.federation.from_ap import parse_object
-    from fedineighbour.federation.handlers_offers import store_remote_offer
+    from fedineighbour.federation.convert.from_ap import parse_object
+    from fedineighbour.federation.inbox.handlers_offers import store_remote_offer
 
     maud = await remote(here, "https://market.example", "maud")
     group = await remote(here, "https://b.example", "town", "Group")
@@ -431,7 +431,7 @@ async def test_neighbourhood_is_named_from_the_published_point(here):
 async def test_a_failing_conversion_is_retried_and_visible_meanwhile(here, monkeypatch):
     """The first attempt to publish a new offer raises (a fault injected in the conversion): nothing of it is
     stored, the event stays pending with its error and attempt count; the next attempt publishes it."""
-    from fedineighbour.federation import publish_offers
+    from fedineighbour.federation.outbox import publish_offers
     from fedineighbour.storage.event_models import DomainEvent
 
     alice = await here.local("alice")

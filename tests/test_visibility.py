@@ -18,8 +18,8 @@ import pytest_asyncio
 import uvicorn
 
 from fedineighbour.app import create_app
-from fedineighbour.federation.signatures import load_private_key, sign_request
-from fedineighbour.federation.urls import AS_PUBLIC
+from fedineighbour.federation.wire.signatures import load_private_key, sign_request
+from fedineighbour.neighbourhood.addresses import AS_PUBLIC
 from fedineighbour.neighbourhood.api_tokens import create_token
 from fedineighbour.neighbourhood.posts import create_note
 from fedineighbour.storage.models import Account, Follow, Note, Notification

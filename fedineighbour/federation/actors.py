@@ -8,16 +8,16 @@ from urllib.parse import urlsplit
 
 from tortoise.exceptions import IntegrityError
 
-from fedineighbour.federation.fetch import FetchError
-from fedineighbour.federation.from_ap import ParsedActor, Unsupported, id_of, parse_actor
-from fedineighbour.federation.signatures import generate_key_pair
-from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
-from fedineighbour.federation.webfinger_client import resolve_handle
+from fedineighbour.federation.convert.from_ap import ParsedActor, Unsupported, id_of, parse_actor
+from fedineighbour.federation.wire.fetch import FetchError
+from fedineighbour.federation.wire.signatures import generate_key_pair
+from fedineighbour.federation.wire.webfinger_client import resolve_handle
+from fedineighbour.neighbourhood.addresses import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
 from fedineighbour.storage.models import Account
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
-    from fedineighbour.federation.urls import Urls
+    from fedineighbour.neighbourhood.addresses import Urls
 
 ACTOR_TYPE_BY_ROLE = {"municipality": "Organization"}
 REFRESH_AFTER_SECONDS = 24 * 3600

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fedineighbour.config import Settings
-from fedineighbour.federation.urls import Urls
+from fedineighbour.neighbourhood.addresses import Urls
 
 if TYPE_CHECKING:
     from fedineighbour.federation.domain_policy import DomainPolicy
-    from fedineighbour.federation.fetch import Fetcher
-    from fedineighbour.federation.keys import KeyStore
+    from fedineighbour.federation.wire.fetch import Fetcher
+    from fedineighbour.federation.wire.keys import KeyStore
 
 
 @dataclass

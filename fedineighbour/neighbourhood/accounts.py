@@ -7,7 +7,7 @@ import re
 from argon2 import PasswordHasher
 
 from fedineighbour.federation.actors import ACTOR_TYPE_BY_ROLE, create_local_account
-from fedineighbour.federation.urls import RESERVED_USERNAMES, Urls
+from fedineighbour.neighbourhood.addresses import RESERVED_USERNAMES, Urls
 from fedineighbour.storage.models import Account
 
 ROLES = ("resident", "municipality", "moderator", "admin")

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from tortoise.transactions import in_transaction
 
-from fedineighbour.federation import publish
 from fedineighbour.federation.actors import ActorError, resolve_account
-from fedineighbour.federation.content import render_plain_text
+from fedineighbour.federation.outbox import publish
 from fedineighbour.neighbourhood import events
 from fedineighbour.neighbourhood.notifications import notify
+from fedineighbour.neighbourhood.text import render_plain_text
 from fedineighbour.storage.models import Account, Note
 
 if TYPE_CHECKING:

@@ -15,11 +15,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from fedineighbour.neighbourhood import answers as answers_mod
-from fedineighbour.neighbourhood import offers, saved_searches
+from fedineighbour.neighbourhood.exchange import answers as answers_mod
+from fedineighbour.neighbourhood.exchange import offers, saved_searches
+from fedineighbour.neighbourhood.exchange.offer_rules import OfferInvalid
+from fedineighbour.neighbourhood.exchange.search import SearchQuery, parse_query, search
 from fedineighbour.neighbourhood.notifications import exchange_notifications
-from fedineighbour.neighbourhood.offer_rules import OfferInvalid
-from fedineighbour.neighbourhood.search import SearchQuery, parse_query, search
 from fedineighbour.neighbourhood.visibility import can_see_offer
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Home, Offer, OfferAnswer, OfferMedia, SavedSearch
@@ -42,7 +42,7 @@ def exchange(request: Request) -> offers.Exchange:
     with the federation listener attached, so every change made here also goes out."""
     rt = request.app.state.rt
     try:
-        from fedineighbour.federation.publish_offers import exchange_of
+        from fedineighbour.federation.outbox.publish_offers import exchange_of
     except ImportError:  # federation of offers not installed: the exchange works locally
         if getattr(rt, "exchange", None) is None:
             rt.exchange = offers.Exchange.build(rt)

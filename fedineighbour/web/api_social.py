@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from fedineighbour.federation import publish
 from fedineighbour.federation.actors import ActorError, resolve_account
+from fedineighbour.federation.outbox import publish
 from fedineighbour.neighbourhood import posts
 from fedineighbour.neighbourhood.visibility import can_see, visible_notes
 from fedineighbour.storage.models import Account, Follow, Note
