@@ -143,7 +143,7 @@ def _database_exists(settings: Settings) -> bool:
 
 
 async def cmd_init(args, settings: Settings) -> None:
-    from fedineighbour.federation.actors import ensure_system_actors
+    from fedineighbour.neighbourhood.accounts import ensure_system_actors
     from fedineighbour.neighbourhood.addresses import Urls
 
     _private_data(settings)

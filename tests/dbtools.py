@@ -33,6 +33,7 @@ from fedineighbour.federation.convert.from_ap import parse_actor
 from fedineighbour.federation.outbox.publish import new_key
 from fedineighbour.federation.runtime import Runtime
 from fedineighbour.federation.wire.fetch import FetchError
+from fedineighbour.neighbourhood import accounts
 from fedineighbour.storage import database
 from fedineighbour.storage.models import Account, Note
 from tests.instances import backend, drop_database, new_database_url, run_psql
@@ -80,7 +81,7 @@ class Town:
         return self.rt.urls
 
     async def local(self, username: str, *, locked: bool = False) -> Account:
-        account = await actors.create_local_account(self.rt.urls, username)
+        account = await accounts.create_local_account(self.rt.urls, username)
         if locked:
             await Account.filter(id=account.id).update(locked=True)
             account.locked = True

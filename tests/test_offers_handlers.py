@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fedineighbour.config import TownSettings
-from fedineighbour.federation.actors import ensure_system_actors
 from fedineighbour.federation.convert.from_ap import Unsupported
 from fedineighbour.federation.convert.offers_to_ap import offer_object
 from fedineighbour.federation.inbox.registry import build_registry
 from fedineighbour.federation.inbox.worker import InboxWorker
 from fedineighbour.federation.outbox.publish import new_key
 from fedineighbour.federation.outbox.publish_offers import exchange_of
+from fedineighbour.neighbourhood.accounts import ensure_system_actors
 from fedineighbour.neighbourhood.exchange import answers, offers
 from fedineighbour.neighbourhood.notifications import exchange_notifications
 from fedineighbour.storage.models import Account, Delivery, Follow, InboxItem, Note, Notification, OutboundActivity

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from fedineighbour.config import Settings
+from fedineighbour.federation.actors import find_account
 from fedineighbour.neighbourhood.addresses import Urls
+from fedineighbour.neighbourhood.context import DomainContext
 
 if TYPE_CHECKING:
     from fedineighbour.federation.domain_policy import DomainPolicy
@@ -39,6 +42,12 @@ class Runtime:
     inbox_writer: Any = None  # inbox.InboxWriter, set by create_app
     exchange: Any = None  # neighbourhood.offers.Exchange, built on first use (handlers_offers.exchange_of)
     town_cache: dict = field(default_factory=dict)  # host -> (expiry, TownInfo | None), see town_info.py
+
+    @cached_property
+    def domain(self) -> DomainContext:
+        """What the domain may use: settings, addresses, the mention resolver and the events wake."""
+        return DomainContext(settings=self.settings, urls=self.urls, resolve_account=partial(find_account, self),
+                             wake_events=self.wake.events.set)
 
     @property
     def is_postgres(self) -> bool:

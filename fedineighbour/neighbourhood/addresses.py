@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 PUBLIC_ALIASES = frozenset({AS_PUBLIC, "as:Public", "Public"})
@@ -49,3 +52,19 @@ class Urls:
 
     def is_local(self, url: str | None) -> bool:
         return bool(url) and (url == self.base or url.startswith(self.base + "/"))
+
+
+def is_http_url(value: Any) -> bool:
+    """Only http(s) URLs are taken from remote documents and shown as links (DESIGN.md §5)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def new_key() -> str:
+    """The key of a new local object or activity (its id is Urls.note(key), Urls.activity(key)...)."""
+    return secrets.token_hex(8)

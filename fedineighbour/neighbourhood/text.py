@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from fedineighbour.federation.convert.ap_json import is_http_url
+from fedineighbour.neighbourhood.addresses import is_http_url
 
 MENTION_RE = re.compile(r"(?<![\w/])@([A-Za-z0-9_.\-]+)(?:@([A-Za-z0-9.\-]+(?::\d+)?))?")
 URL_RE = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]]")

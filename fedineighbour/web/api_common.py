@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from fedineighbour.federation.convert.ap_json import is_http_url
+from fedineighbour.neighbourhood.addresses import is_http_url
 from fedineighbour.storage.models import Account, Note
 from fedineighbour.web.auth import api_account
 from fedineighbour.web.ratelimits import check_write

@@ -45,7 +45,7 @@ def exchange(request: Request) -> offers.Exchange:
         from fedineighbour.federation.outbox.publish_offers import exchange_of
     except ImportError:  # federation of offers not installed: the exchange works locally
         if getattr(rt, "exchange", None) is None:
-            rt.exchange = offers.Exchange.build(rt)
+            rt.exchange = offers.Exchange.build(rt.domain)
         return rt.exchange
     return exchange_of(rt)
 

@@ -106,7 +106,7 @@ async def create_note(request: Request, me: Account) -> Response:
     if not isinstance(data.get("summary", ""), str):
         return invalid("summary", "expected text")
     try:
-        note = await posts.create_note(request.app.state.rt, me, data.get("content"),
+        note = await posts.create_note(request.app.state.rt.domain, me, data.get("content"),
                                        data.get("visibility", "public"), in_reply_to=data.get("in_reply_to"),
                                        summary=data.get("summary") or "")
     except posts.PostError as exc:
@@ -130,11 +130,11 @@ async def note_detail(request: Request, me: Account) -> Response:
     if request.method == "GET":
         return JSONResponse(note_json(note, _host(request)))
     if request.method == "DELETE":
-        await posts.delete_note(request.app.state.rt, note, me)
+        await posts.delete_note(request.app.state.rt.domain, note, me)
         return JSONResponse(note_json(note, _host(request)))
     data = await json_body(request)
     try:
-        await posts.edit_note(request.app.state.rt, note, me, data.get("content"))
+        await posts.edit_note(request.app.state.rt.domain, note, me, data.get("content"))
     except posts.PostError as exc:
         return invalid(exc.field, str(exc))
     return JSONResponse(note_json(note, _host(request)))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fedineighbour.federation.convert.ap_json import is_http_url
 from fedineighbour.federation.convert.offers_to_ap import media_url
+from fedineighbour.neighbourhood.addresses import is_http_url
 from fedineighbour.neighbourhood.exchange.offers import effective_status
 from fedineighbour.storage.models import Account, Notification
 from fedineighbour.storage.offer_models import Offer, OfferAnswer, OfferMedia, SavedSearch

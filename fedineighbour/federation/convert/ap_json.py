@@ -10,6 +10,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from fedineighbour.neighbourhood.addresses import is_http_url
+
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 _TYPE_PREFIXES = ("https://www.w3.org/ns/activitystreams#", "http://www.w3.org/ns/activitystreams#", "as:",
                   "https://w3id.org/valueflows/ont/vf#", "https://w3id.org/valueflows#", "vf:")
@@ -120,16 +122,6 @@ def text_of(d: dict, key: str) -> str | None:
             if found is not None:
                 return found
     return None
-
-
-def is_http_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def host_of(url: str | None) -> str | None:

@@ -3,7 +3,6 @@ and one delivery row per target inbox, in one transaction, then wakes the delive
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -14,17 +13,13 @@ from tortoise.transactions import in_transaction
 
 from fedineighbour.federation.convert import to_ap
 from fedineighbour.federation.domain_policy import host_of
-from fedineighbour.neighbourhood.addresses import AS_PUBLIC
+from fedineighbour.neighbourhood.addresses import AS_PUBLIC, new_key
 from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.storage.models import Account, Follow, HostHealth, Note, OutboundActivity
 from fedineighbour.storage.queue import sqlite_ts, values_rows
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
-
-
-def new_key() -> str:
-    return secrets.token_hex(8)
 
 
 async def follower_inboxes(account: Account) -> list[str]:

@@ -21,10 +21,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fedineighbour.federation.convert import to_ap
-from fedineighbour.federation.convert.ap_json import is_http_url
 from fedineighbour.federation.convert.offers_to_ap import OFFER_CONTEXT, addressing, offer_object, tombstone
 from fedineighbour.federation.outbox import publish
-from fedineighbour.neighbourhood.addresses import AP_CONTEXT, AS_PUBLIC, TOWN_USERNAME
+from fedineighbour.neighbourhood.addresses import AP_CONTEXT, AS_PUBLIC, TOWN_USERNAME, is_http_url
 from fedineighbour.storage.event_models import DomainEvent
 from fedineighbour.storage.models import Account, InboxItem, Note, OutboundActivity
 from fedineighbour.storage.offer_models import Offer, OfferAnswer, OfferMedia
@@ -238,7 +237,7 @@ def exchange_of(rt: Runtime) -> Any:
     if rt.exchange is None:
         from fedineighbour.neighbourhood.exchange.offers import Exchange
 
-        rt.exchange = Exchange.build(rt)
+        rt.exchange = Exchange.build(rt.domain)
     return rt.exchange
 
 

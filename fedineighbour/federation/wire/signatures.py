@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from fedineighbour.federation.wire import signatures_rfc9421 as rfc9421
+from fedineighbour.neighbourhood.keypairs import generate_key_pair  # noqa: F401 - the wire's users make keys too
 
 
 @dataclass(frozen=True)
@@ -66,16 +67,6 @@ _OWN_HEADERS = {"host", "date", "digest", "signature"}
 
 
 # --- keys ----------------------------------------------------------------------------------------
-
-
-def generate_key_pair() -> tuple[str, str]:
-    """(private_pem, public_pem): a new RSA-2048 key, PKCS#8 and SubjectPublicKeyInfo PEM."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private_pem.decode(), public_pem.decode()
 
 
 def load_private_key(pem: str) -> RSAPrivateKey:

@@ -1,7 +1,7 @@
 """Offers and requests of residents: create, edit, close, delete, homes. Answers live in answers.py.
 
-Everything goes through an `Exchange`, built once per process (`Exchange.build(rt)`): it holds the
-fuzzer keyed with the server secret (read once) and the town's place. Every change writes its event
+Everything goes through an `Exchange`, built once per process by the composition root (`Exchange.build(ctx)`):
+it holds the fuzzer keyed with the server secret (read once) and the town's place. Every change writes its event
 ("created" | "updated" | "status" | "deleted" | "answered" | "answer_withdrawn" | "joined", see
 `EVENT_KINDS`) in the transaction that saves it (neighbourhood/events.py); the event worker later turns it
 into Create/Update/Delete, the town Group's Announce (DESIGN.md §4) and saved-search notifications.
@@ -12,18 +12,16 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from fedineighbour.neighbourhood import events
+from fedineighbour.neighbourhood.context import DomainContext
 from fedineighbour.neighbourhood.exchange.offer_rules import OfferInvalid, validate_offer
 from fedineighbour.neighbourhood.places import Fuzzer, TownPlace, valid_point
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Home, Offer, OfferAnswer
-
-if TYPE_CHECKING:
-    from fedineighbour.federation.runtime import Runtime
 
 # The exchange's changes and the kind of the event row each writes.
 EVENT_KINDS = {"created": "offer.created", "updated": "offer.updated", "status": "offer.status",
@@ -44,20 +42,20 @@ class OfferDenied(Exception):
 
 @dataclass
 class Exchange:
-    rt: Runtime
+    ctx: DomainContext
     fuzzer: Fuzzer
     town: TownPlace
     wake: events.Wake = events.no_wake  # rouses this process's event worker once events are committed
 
     @classmethod
-    def build(cls, rt: Runtime) -> Exchange:
+    def build(cls, ctx: DomainContext) -> Exchange:
         """Reads the server secret (created by `fedineighbour init`)."""
-        return cls(rt=rt, fuzzer=Fuzzer.from_file(rt.settings.secret_file),
-                   town=TownPlace.from_settings(rt.settings), wake=rt.wake.events.set)
+        return cls(ctx=ctx, fuzzer=Fuzzer.from_file(ctx.settings.secret_file),
+                   town=TownPlace.from_settings(ctx.settings), wake=ctx.wake_events)
 
     @property
     def base(self) -> str:
-        return self.rt.urls.base
+        return self.ctx.urls.base
 
     async def emit(self, event: str, offer: Offer, answer: OfferAnswer | None = None, *,
                    using_db: Any = None) -> None:
