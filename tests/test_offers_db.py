@@ -43,10 +43,10 @@ async def db(tmp_path):
 
 
 def exchange() -> offers.Exchange:
-    rt = SimpleNamespace(urls=Urls("https://town.example"))
+    ctx = SimpleNamespace(urls=Urls("https://town.example"))  # the Exchange reads only the addresses here
     town = TownPlace(name="Ville", centre=CENTRE, perimeter_km=30.0,
                      neighbourhoods=(Neighbourhood("Centre", *CENTRE), Neighbourhood("Nord", 48.14, -1.68)))
-    return offers.Exchange(ctx=rt.domain, fuzzer=Fuzzer(b"s" * 32), town=town)
+    return offers.Exchange(ctx=ctx, fuzzer=Fuzzer(b"s" * 32), town=town)
 
 
 async def consume_events() -> None:
