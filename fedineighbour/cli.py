@@ -323,20 +323,15 @@ def serve(settings: Settings) -> None:
 
 
 async def worker(settings: Settings) -> None:
-    from fedineighbour.app import start_workers, stop_tasks
-    from fedineighbour.composition import build_runtime, close_runtime
-    from fedineighbour.federation.inbox.receive import InboxWriter
+    from fedineighbour import composition
     from fedineighbour.storage import database
 
     if not _database_exists(settings):
         raise CliError("the database does not exist yet: run `fedineighbour init` first")
     await database.open_database(settings.database.url)
-    rt = await build_runtime(settings)
-    rt.inbox_writer = InboxWriter(rt)
-    tasks = await start_workers(rt, settings.server.workers)
+    rt, tasks = await composition.start(settings)
     try:
         await asyncio.gather(*tasks)
     finally:
-        await stop_tasks(tasks)
-        await close_runtime(rt)
+        await composition.stop(rt, tasks)
         await database.close_database()

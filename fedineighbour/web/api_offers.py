@@ -38,16 +38,8 @@ Handler = Callable[[Request, Account | None], Awaitable[Response]]
 
 
 def exchange(request: Request) -> offers.Exchange:
-    """The process's Exchange (`rt.exchange`), built at the first use (it reads the server secret once),
-    with the federation listener attached, so every change made here also goes out."""
-    rt = request.app.state.rt
-    try:
-        from fedineighbour.federation.outbox.publish_offers import exchange_of
-    except ImportError:  # federation of offers not installed: the exchange works locally
-        if getattr(rt, "exchange", None) is None:
-            rt.exchange = offers.Exchange.build(rt.domain)
-        return rt.exchange
-    return exchange_of(rt)
+    """The process's Exchange, from the runtime the composition root built."""
+    return request.app.state.rt.exchange
 
 
 def endpoint(*, auth: str = "required", search: bool = False) -> Callable[[Handler], Callable]:

@@ -28,7 +28,6 @@ from fedineighbour.federation.convert.from_ap import ParsedObject, Unsupported
 from fedineighbour.federation.convert.html import html_to_text
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.inbox.registry import Context, Registry
-from fedineighbour.federation.outbox.publish_offers import exchange_of
 from fedineighbour.federation.town_info import origin_of, town_of
 from fedineighbour.neighbourhood.addresses import TOWN_USERNAME
 from fedineighbour.storage.models import Account, Follow
@@ -95,7 +94,7 @@ async def _list_later_arrival(rt: Runtime, offer: Offer, author: Account, obj: P
         await Offer.filter(id=offer.id).update(listed=True)
         offer.listed = True
         if emit:
-            await exchange_of(rt).emit("created", offer)
+            await rt.exchange.emit("created", offer)
 
 
 async def _media(offer: Offer, obj: ParsedObject) -> None:
@@ -154,7 +153,7 @@ async def store_remote_offer(rt: Runtime, obj: ParsedObject, author: Account, *,
         return await Offer.get(ap_id=obj.ap_id)
     await _media(offer, obj)
     if emit:
-        await exchange_of(rt).emit("created", offer)
+        await rt.exchange.emit("created", offer)
     return offer
 
 
@@ -169,7 +168,7 @@ async def _apply_update(rt: Runtime, offer: Offer, obj: ParsedObject, *, emit: b
     await offer.save(update_fields=list(UPDATABLE))
     await _media(offer, obj)
     if emit:
-        await exchange_of(rt).emit("status" if status_changed else "updated", offer)
+        await rt.exchange.emit("status" if status_changed else "updated", offer)
 
 
 # -- routed from handlers_content ------------------------------------------------------------------------
@@ -252,7 +251,7 @@ async def _answer_from_reply(ctx: Context, obj: ParsedObject, offer: Offer) -> N
     if host_of(obj.ap_id) != host_of(ctx.actor.ap_id) or (obj.attributed_to and obj.attributed_to != ctx.actor.ap_id):
         raise Unsupported("reply attributed to someone else")
     try:
-        await answer_offer(exchange_of(ctx.rt), offer, ctx.actor, _answer_text(obj)[:2000] or "…", ap_id=obj.ap_id)
+        await answer_offer(ctx.rt.exchange, offer, ctx.actor, _answer_text(obj)[:2000] or "…", ap_id=obj.ap_id)
     except (OfferDenied, OfferInvalid) as exc:
         raise Unsupported(f"answer refused: {exc}") from None
 
@@ -266,7 +265,7 @@ async def _withdraw(ctx: Context, answer: OfferAnswer) -> None:
     if answer.state == "withdrawn":
         return
     try:
-        await withdraw_answer(exchange_of(ctx.rt), answer, ctx.actor)
+        await withdraw_answer(ctx.rt.exchange, answer, ctx.actor)
     except OfferDenied as exc:
         raise Unsupported(str(exc)) from None
 
@@ -302,7 +301,7 @@ async def on_offer(ctx: Context) -> None:
         raise Unsupported("Agreement on an offer that is not ours")
     if await OfferAnswer.exists(ap_id=activity.ap_id):
         return
-    ex = exchange_of(ctx.rt)
+    ex = ctx.rt.exchange
     text = activity.content or f"Agreement proposed ({quantity or 1})"
     try:
         if offer.kind == "co_purchase":
@@ -335,5 +334,5 @@ async def handle_decision(ctx: Context, accepted: bool) -> bool:
         raise Unsupported("only the post's author accepts or rejects an answer")
     from fedineighbour.neighbourhood.exchange.answers import decided
 
-    await decided(exchange_of(ctx.rt), answer, accepted)
+    await decided(ctx.rt.exchange, answer, accepted)
     return True

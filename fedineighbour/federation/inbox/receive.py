@@ -29,13 +29,14 @@ from fedineighbour.federation.convert.from_ap import id_of
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.outbox.delivery import HostHealthWriter
 from fedineighbour.federation.wire.signatures import verify_request
-from fedineighbour.storage.database import sqlite_path
+from fedineighbour.storage.database import is_postgres, sqlite_path
 from fedineighbour.storage.direct_sqlite import DirectSqlite, checkpoint
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.queue import sqlite_ts, values_rows
 
 if TYPE_CHECKING:
-    from fedineighbour.federation.runtime import Runtime
+    from fedineighbour.config import Settings
+    from fedineighbour.federation.runtime import Runtime, Wakeups
 
 KEYID_RE = re.compile(r'keyid="([^"]+)"', re.IGNORECASE)
 BATCH_MAX = 256
@@ -190,14 +191,16 @@ class InboxWriter:
     On SQLite a batch is written on this thread through storage.direct_sqlite when the write lock is free (nearly
     always), else through tortoise like on PostgreSQL."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def __init__(self, settings: Settings, wake: Wakeups) -> None:
+        self.settings = settings
+        self.wake = wake
+        self.postgres = is_postgres(settings.database.url)
         self._pending: list[tuple[Row, asyncio.Future[None]]] = []
         self._ready = asyncio.Event()
         self._task: asyncio.Task | None = None
         # Hearing from a host clears its delivery failures: written off the request path, coalesced.
-        self._alive = HostHealthWriter(rt.settings.federation.unavailable_after_days)
-        path = None if rt.is_postgres else sqlite_path(rt.settings.database.url)
+        self._alive = HostHealthWriter(settings.federation.unavailable_after_days)
+        path = None if self.postgres else sqlite_path(settings.database.url)
         self._direct = DirectSqlite(path) if path is not None else None
         self._direct_rows = 0  # written directly since the last checkpoint
         self._checkpoint: asyncio.Task | None = None
@@ -220,8 +223,8 @@ class InboxWriter:
     async def submit(self, row: Row) -> None:
         """Store one received activity; returns once committed."""
         if self._task is None:  # CLI and tests without a running writer: write directly
-            await insert_rows([row], postgres=self.rt.is_postgres)
-            self.rt.wake.inbox.set()
+            await insert_rows([row], postgres=self.postgres)
+            self.wake.inbox.set()
             return
         loop = asyncio.get_running_loop()
         self._last_submit = loop.time()
@@ -253,11 +256,11 @@ class InboxWriter:
             for _, fut in batch:
                 if not fut.done():
                     fut.set_result(None)
-            self.rt.wake.inbox.set()
+            self.wake.inbox.set()
             self._alive.alive({_actor_host(row[1]) for row, _ in batch})
 
     async def write(self, rows: Sequence[Row]) -> None:
-        postgres = self.rt.is_postgres
+        postgres = self.postgres
         conn = connections.get("default")
         for sql, values, chunk in insert_statements(rows, postgres=postgres):
             direct = self._direct is not None and sum(len(row[3]) for row in chunk) <= DIRECT_MAX_BYTES

@@ -232,15 +232,6 @@ async def reject_open_agreements(rt: Runtime, offer: Offer, reason: str, keys: K
 
 # -- the exchange's events ------------------------------------------------------------------------------
 
-def exchange_of(rt: Runtime) -> Any:
-    """The process's Exchange (neighbourhood/offers.py), built on first use."""
-    if rt.exchange is None:
-        from fedineighbour.neighbourhood.exchange.offers import Exchange
-
-        rt.exchange = Exchange.build(rt.domain)
-    return rt.exchange
-
-
 async def federate_offer_event(rt: Runtime, event: DomainEvent, keys: Keys) -> None:
     """The activities of one event of the exchange, from the rows as they are now. Raises on any failure:
     the event worker retries the event (nothing of it is stored until it all is)."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -20,8 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fedineighbour.federation.wire.signatures import PublicKeyInfo
 from fedineighbour.storage.models import Account
 
-if TYPE_CHECKING:
-    from fedineighbour.federation.runtime import Runtime
+KeyOwnerFetch = Callable[[str], Awaitable[Account | None]]  # key id -> the account owning it, fetched
 
 CACHE_SIZE = 10_000
 NEGATIVE_SECONDS = 60.0  # a key that could not be fetched is not asked for again this soon
@@ -39,10 +39,12 @@ def load_own_private_key(pem: str) -> rsa.RSAPrivateKey:
 
 
 class KeyStore:
-    def __init__(self) -> None:
+    def __init__(self, fetch_owner: KeyOwnerFetch | None = None, fetch_timeout: float = 10.0) -> None:
+        """fetch_owner: federation.actors.fetch_key_owner bound to the runtime (None: known keys only)."""
         self._public: OrderedDict[str, PublicKeyInfo] = OrderedDict()
         self._private: dict[int, Any] = {}
-        self.runtime: Runtime | None = None  # set once the runtime exists (the fetcher lives there)
+        self._fetch_owner = fetch_owner
+        self._fetch_timeout = fetch_timeout
         self._inflight: dict[str, asyncio.Task[PublicKeyInfo | None]] = {}
         self._failed_until: dict[str, float] = {}  # key id -> monotonic time before which it is not fetched
         self._fetched_at: dict[str, float] = {}  # key id -> monotonic time of its last fetch
@@ -81,7 +83,7 @@ class KeyStore:
                 return info
         elif time.monotonic() - self._fetched_at.get(key_id, float("-inf")) < REFETCH_SECONDS:
             return self._public.get(key_id)  # fetched just now: a forged signature must not make us fetch again
-        if self.runtime is None or self._failed_until.get(key_id, 0.0) > time.monotonic():
+        if self._fetch_owner is None or self._failed_until.get(key_id, 0.0) > time.monotonic():
             return None
         task = self._inflight.get(key_id)
         if task is None:
@@ -91,16 +93,14 @@ class KeyStore:
         return await asyncio.shield(task)
 
     async def _fetch(self, key_id: str) -> PublicKeyInfo | None:
-        from fedineighbour.federation.actors import fetch_key_owner
-
-        assert self.runtime is not None
+        assert self._fetch_owner is not None
         now = time.monotonic()
         _prune(self._fetched_at, now - REFETCH_SECONDS)
         _prune(self._failed_until, now)
         self._fetched_at[key_id] = now
         try:
-            async with asyncio.timeout(self.runtime.settings.federation.key_fetch_timeout):
-                account = await fetch_key_owner(self.runtime, key_id)
+            async with asyncio.timeout(self._fetch_timeout):
+                account = await self._fetch_owner(key_id)
         except TimeoutError:
             account = None
         if account is None or account.key_id != key_id or not account.public_key_pem:
