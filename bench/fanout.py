@@ -36,9 +36,9 @@ import aiohttp  # noqa: E402
 
 from bench.common import ROOT, cpu_seconds, free_port, start_process, stop_process, wait_for_port  # noqa: E402
 from fedineighbour.config import FederationSettings  # noqa: E402
-from fedineighbour.federation.fetch import AP_ACCEPT  # noqa: E402
-from fedineighbour.federation.netguard import make_connector  # noqa: E402
-from fedineighbour.federation.signatures import load_private_key, sign_request  # noqa: E402
+from fedineighbour.federation.wire.fetch import AP_ACCEPT  # noqa: E402
+from fedineighbour.federation.wire.netguard import make_connector  # noqa: E402
+from fedineighbour.federation.wire.signatures import load_private_key, sign_request  # noqa: E402
 from tests.instances import Instance  # noqa: E402
 
 INSTANCE_HOST = "127.0.0.2"

@@ -44,7 +44,7 @@ from bench.common import (  # noqa: E402
     stop_process,
     wait_for_port,
 )
-from fedineighbour.federation.signatures import generate_key_pair, load_private_key, sign_request  # noqa: E402
+from fedineighbour.federation.wire.signatures import generate_key_pair, load_private_key, sign_request  # noqa: E402
 from tests.instances import Instance  # noqa: E402
 from tests.remote import RemoteHost  # noqa: E402
 

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tortoise import Tortoise  # noqa: E402
 
-from fedineighbour.neighbourhood.offer_rules import KINDS  # noqa: E402
-from fedineighbour.neighbourhood.search import SearchQuery, search  # noqa: E402
+from fedineighbour.neighbourhood.exchange.offer_rules import KINDS  # noqa: E402
+from fedineighbour.neighbourhood.exchange.search import SearchQuery, search  # noqa: E402
 from fedineighbour.storage import database  # noqa: E402
 from fedineighbour.storage.offer_models import Offer, index_words, lat_band, search_document  # noqa: E402
 

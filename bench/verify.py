@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 
-from fedineighbour.federation.signatures import (  # noqa: E402
+from fedineighbour.federation.wire.signatures import (  # noqa: E402
     PublicKeyInfo,
     generate_key_pair,
     load_private_key,

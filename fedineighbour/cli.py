@@ -143,8 +143,8 @@ def _database_exists(settings: Settings) -> bool:
 
 
 async def cmd_init(args, settings: Settings) -> None:
-    from fedineighbour.federation.actors import ensure_system_actors
-    from fedineighbour.federation.urls import Urls
+    from fedineighbour.neighbourhood.accounts import ensure_system_actors
+    from fedineighbour.neighbourhood.addresses import Urls
 
     _private_data(settings)
     instance, town = await ensure_system_actors(Urls(settings.base_url), settings.town.name)
@@ -171,8 +171,8 @@ def _private_data(settings: Settings) -> None:
 
 
 async def cmd_user(args, settings: Settings) -> None:
-    from fedineighbour.federation.urls import Urls
     from fedineighbour.neighbourhood.accounts import AccountError, create_user
+    from fedineighbour.neighbourhood.addresses import Urls
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     if args.password_stdin and not password:
@@ -237,10 +237,10 @@ async def cmd_domain(args, settings: Settings) -> None:
 
 
 async def cmd_lookup(args, settings: Settings) -> None:
+    from fedineighbour.composition import build_runtime, close_runtime
     from fedineighbour.federation.actors import ActorError, resolve_account
-    from fedineighbour.federation.fetch import FetchError
-    from fedineighbour.federation.from_ap import Unsupported, describe
-    from fedineighbour.services import build_runtime, close_runtime
+    from fedineighbour.federation.convert.from_ap import Unsupported, describe
+    from fedineighbour.federation.wire.fetch import FetchError
 
     if not args.target:
         raise CliError("lookup needs a handle, a URL or --file PATH")
@@ -265,8 +265,8 @@ async def cmd_lookup(args, settings: Settings) -> None:
 
 
 async def cmd_neighbour(args, settings: Settings) -> None:
-    from fedineighbour.neighbourhood import neighbours as nb
-    from fedineighbour.services import build_runtime, close_runtime
+    from fedineighbour.composition import build_runtime, close_runtime
+    from fedineighbour.federation import neighbours as nb
 
     rt = await build_runtime(settings)
     try:
@@ -290,7 +290,7 @@ async def cmd_neighbour(args, settings: Settings) -> None:
 
 
 def lookup_file(path: str) -> int:
-    from fedineighbour.federation.from_ap import Unsupported, describe
+    from fedineighbour.federation.convert.from_ap import Unsupported, describe
 
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -323,20 +323,15 @@ def serve(settings: Settings) -> None:
 
 
 async def worker(settings: Settings) -> None:
-    from fedineighbour.app import start_workers, stop_tasks
-    from fedineighbour.federation.inbox import InboxWriter
-    from fedineighbour.services import build_runtime, close_runtime
+    from fedineighbour import composition
     from fedineighbour.storage import database
 
     if not _database_exists(settings):
         raise CliError("the database does not exist yet: run `fedineighbour init` first")
     await database.open_database(settings.database.url)
-    rt = await build_runtime(settings)
-    rt.inbox_writer = InboxWriter(rt)
-    tasks = await start_workers(rt, settings.server.workers)
+    rt, tasks = await composition.start(settings)
     try:
         await asyncio.gather(*tasks)
     finally:
-        await stop_tasks(tasks)
-        await close_runtime(rt)
+        await composition.stop(rt, tasks)
         await database.close_database()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedineighbour.federation.fetch import Fetcher
+from fedineighbour.federation.wire.fetch import Fetcher
 from tests.instances import Instance, backend
 
 

@@ -26,13 +26,14 @@ from typing import Any
 
 import pytest
 
-from fedineighbour import services
+from fedineighbour import composition as services
 from fedineighbour.config import DatabaseSettings, FederationSettings, InstanceSettings, Settings
 from fedineighbour.federation import actors
-from fedineighbour.federation.fetch import FetchError
-from fedineighbour.federation.from_ap import parse_actor
-from fedineighbour.federation.publish import new_key
+from fedineighbour.federation.convert.from_ap import parse_actor
+from fedineighbour.federation.outbox.publish import new_key
 from fedineighbour.federation.runtime import Runtime
+from fedineighbour.federation.wire.fetch import FetchError
+from fedineighbour.neighbourhood import accounts
 from fedineighbour.storage import database
 from fedineighbour.storage.models import Account, Note
 from tests.instances import backend, drop_database, new_database_url, run_psql
@@ -80,7 +81,7 @@ class Town:
         return self.rt.urls
 
     async def local(self, username: str, *, locked: bool = False) -> Account:
-        account = await actors.create_local_account(self.rt.urls, username)
+        account = await accounts.create_local_account(self.rt.urls, username)
         if locked:
             await Account.filter(id=account.id).update(locked=True)
             account.locked = True
@@ -88,7 +89,7 @@ class Town:
 
     async def publish_events(self) -> int:
         """Run the event worker until no event is due (what `serve` does in the background): how many ran."""
-        from fedineighbour.federation.outbox_events import EventWorker
+        from fedineighbour.federation.outbox.event_worker import EventWorker
 
         worker, total = EventWorker(self.rt), 0
         while done := await worker.run_once():

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from fedineighbour.federation.handlers import build_registry
-from fedineighbour.federation.inbox_worker import InboxWorker
-from fedineighbour.federation.publish import new_key
+from fedineighbour.federation.inbox.registry import build_registry
+from fedineighbour.federation.inbox.worker import InboxWorker
+from fedineighbour.federation.outbox.publish import new_key
 from fedineighbour.storage.models import Account, Follow, Note, Notification
 from tests.dbtools import Town
 

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from fedineighbour.federation.signatures import generate_key_pair, load_private_key, sign_request
+from fedineighbour.federation.wire.signatures import generate_key_pair, load_private_key, sign_request
 from tests.instances import free_port
 
 AS = "https://www.w3.org/ns/activitystreams"

@@ -8,8 +8,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from fedineighbour.federation import signatures_rfc9421 as rfc9421
-from fedineighbour.federation.signatures import (
+from fedineighbour.federation.wire import signatures_rfc9421 as rfc9421
+from fedineighbour.federation.wire.signatures import (
     PublicKeyInfo,
     http_date,
     make_digest,

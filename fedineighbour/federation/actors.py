@@ -8,49 +8,19 @@ from urllib.parse import urlsplit
 
 from tortoise.exceptions import IntegrityError
 
-from fedineighbour.federation.fetch import FetchError
-from fedineighbour.federation.from_ap import ParsedActor, Unsupported, id_of, parse_actor
-from fedineighbour.federation.signatures import generate_key_pair
-from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
-from fedineighbour.federation.webfinger_client import resolve_handle
+from fedineighbour.federation.convert.from_ap import ParsedActor, Unsupported, id_of, parse_actor
+from fedineighbour.federation.wire.fetch import FetchError
+from fedineighbour.federation.wire.webfinger_client import resolve_handle
 from fedineighbour.storage.models import Account
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime
-    from fedineighbour.federation.urls import Urls
 
-ACTOR_TYPE_BY_ROLE = {"municipality": "Organization"}
 REFRESH_AFTER_SECONDS = 24 * 3600
 
 
 class ActorError(Exception):
     """A remote actor cannot be found or understood; str() is a one-line reason."""
-
-
-async def create_local_account(urls: Urls, username: str, *, actor_type: str = "Person", role: str = "resident",
-                               display_name: str = "", password_hash: str | None = None) -> Account:
-    actor_id = urls.actor(username)
-    private_pem, public_pem = generate_key_pair()
-    return await Account.create(
-        ap_id=actor_id, username=username, domain=None, local=True, actor_type=actor_type, role=role,
-        display_name=display_name or username, inbox=urls.inbox(actor_id), shared_inbox=urls.shared_inbox(),
-        outbox=f"{actor_id}/outbox", followers_url=f"{actor_id}/followers", following_url=f"{actor_id}/following",
-        url=actor_id, key_id=urls.key_id(actor_id), public_key_pem=public_pem, private_key_pem=private_pem,
-        locked=False, discoverable=actor_type != "Application", password_hash=password_hash,
-    )
-
-
-async def ensure_system_actors(urls: Urls, town_name: str) -> tuple[Account, Account]:
-    """The instance Application actor and the town Group (idempotent)."""
-    instance = await Account.filter(username=INSTANCE_ACTOR_USERNAME, local=True).first()
-    if instance is None:
-        instance = await create_local_account(urls, INSTANCE_ACTOR_USERNAME, actor_type="Application",
-                                              role="system", display_name=urls.base.split("://")[1])
-    town = await Account.filter(username=TOWN_USERNAME, local=True).first()
-    if town is None:
-        town = await create_local_account(urls, TOWN_USERNAME, actor_type="Group", role="system",
-                                          display_name=town_name)
-    return instance, town
 
 
 async def upsert_remote_actor(parsed: ParsedActor) -> Account:
@@ -165,3 +135,11 @@ async def resolve_account(rt: Runtime, target: str) -> Account:
     except (FetchError, ValueError) as exc:
         raise ActorError(f"cannot resolve {target}: {exc}") from None
     return await get_actor(rt, actor_id)
+
+
+async def find_account(rt: Runtime, handle: str) -> Account | None:
+    """resolve_account, None when it cannot: the domain's mention resolver (neighbourhood/context.py)."""
+    try:
+        return await resolve_account(rt, handle)
+    except ActorError:
+        return None

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from fedineighbour.federation.ap_json import describe_nodeinfo_links, float_of, nodeinfo_links, str_of
-from fedineighbour.federation.fetch import FetchError
+from fedineighbour.federation.convert.ap_json import describe_nodeinfo_links, float_of, nodeinfo_links, str_of
+from fedineighbour.federation.wire.fetch import FetchError
 
 if TYPE_CHECKING:
     from fedineighbour.federation.runtime import Runtime

@@ -1,6 +1,6 @@
 """The change log (DESIGN.md §2): every domain change writes its event row in the transaction of the change.
 
-The federation side (federation/outbox_events.py) turns pending rows into activities and notifications
+The federation side (federation/outbox/event_worker.py) turns pending rows into activities and notifications
 later, so a crash between "saved" and "published" loses nothing: the row is there after a restart.
 The domain never calls the protocol: after its transaction commits it calls `committed(wake)`, `wake`
 being whatever the process gave it to rouse the event worker (a no-op when nobody listens).

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from tortoise.transactions import in_transaction
 
-from fedineighbour.federation import publish
-from fedineighbour.federation.actors import ActorError, resolve_account
-from fedineighbour.federation.content import render_plain_text
 from fedineighbour.neighbourhood import events
+from fedineighbour.neighbourhood.addresses import new_key
+from fedineighbour.neighbourhood.context import DomainContext
 from fedineighbour.neighbourhood.notifications import notify
+from fedineighbour.neighbourhood.text import render_plain_text
 from fedineighbour.storage.models import Account, Note
-
-if TYPE_CHECKING:
-    from fedineighbour.federation.runtime import Runtime
 
 VISIBILITIES = ("public", "unlisted", "followers", "direct")
 MAX_LENGTH = 5000
@@ -37,23 +33,22 @@ def validate(content: object, visibility: object) -> tuple[str, str]:
     return content, visibility
 
 
-async def _render(rt: Runtime, text: str):
-    async def resolve(handle: str):
-        try:
-            account = await resolve_account(rt, handle)
-        except ActorError:
+async def _render(ctx: DomainContext, text: str):
+    async def resolve(handle: str) -> tuple[str, str] | None:
+        account = await ctx.resolve_account(handle)
+        if account is None:
             return None
         return account.ap_id, account.url or account.ap_id
 
-    return await render_plain_text(text, resolve, lambda tag: f"{rt.urls.base}/tags/{tag.lower()}",
-                                   max_mentions=rt.settings.limits.mentions_per_post)
+    return await render_plain_text(text, resolve, lambda tag: f"{ctx.urls.base}/tags/{tag.lower()}",
+                                   max_mentions=ctx.settings.limits.mentions_per_post)
 
 
-def hashtag_tags(rt: Runtime, names: list[str]) -> list[dict]:
-    return [{"type": "Hashtag", "href": f"{rt.urls.base}/tags/{n}", "name": f"#{n}"} for n in names]
+def hashtag_tags(ctx: DomainContext, names: list[str]) -> list[dict]:
+    return [{"type": "Hashtag", "href": f"{ctx.urls.base}/tags/{n}", "name": f"#{n}"} for n in names]
 
 
-async def create_note(rt: Runtime, author: Account, content: object, visibility: object = "public", *,
+async def create_note(ctx: DomainContext, author: Account, content: object, visibility: object = "public", *,
                       in_reply_to: str | None = None, summary: str = "") -> Note:
     text, vis = validate(content, visibility)
     parent = None
@@ -61,42 +56,42 @@ async def create_note(rt: Runtime, author: Account, content: object, visibility:
         parent = await Note.filter(ap_id=in_reply_to, deleted_at=None).select_related("author").first()
         if parent is None:
             raise PostError("in_reply_to", "unknown post")
-    rendered = await _render(rt, text)
+    rendered = await _render(ctx, text)
     mentions = rendered.mentions
     if parent is not None and parent.author_id != author.id and parent.author.ap_id not in {
             m["href"] for m in mentions}:
         mentions.append({"href": parent.author.ap_id, "name": "@" + parent.author.handle})
-    key = publish.new_key()
+    key = new_key()
     async with in_transaction() as conn:
         note = await Note.create(
-            key=key, ap_id=rt.urls.note(key), author=author, local=True, url=rt.urls.note(key),
+            key=key, ap_id=ctx.urls.note(key), author=author, local=True, url=ctx.urls.note(key),
             content=rendered.html, summary=summary or "", visibility=vis, in_reply_to=in_reply_to,
-            mentions=mentions, tags=hashtag_tags(rt, rendered.hashtags), published=datetime.now(UTC), using_db=conn)
+            mentions=mentions, tags=hashtag_tags(ctx, rendered.hashtags), published=datetime.now(UTC), using_db=conn)
         await events.record("note.created", note=note, account=author, using_db=conn)
-    events.committed("note", rt.wake.events.set)
+    events.committed("note", ctx.wake_events)
     for mentioned in await Account.filter(ap_id__in=[m["href"] for m in mentions], local=True):
         kind = "reply" if parent is not None and parent.author_id == mentioned.id else "mention"
         await notify(mentioned, kind, from_account=author, note=note)
     return note
 
 
-async def edit_note(rt: Runtime, note: Note, author: Account, content: object) -> Note:
+async def edit_note(ctx: DomainContext, note: Note, author: Account, content: object) -> Note:
     text, _ = validate(content, note.visibility)
-    rendered = await _render(rt, text)
+    rendered = await _render(ctx, text)
     note.content = rendered.html
-    note.tags = hashtag_tags(rt, rendered.hashtags)
+    note.tags = hashtag_tags(ctx, rendered.hashtags)
     note.updated = datetime.now(UTC)
     async with in_transaction() as conn:
         await note.save(update_fields=["content", "tags", "updated"], using_db=conn)
         await events.record("note.updated", note=note, account=author, using_db=conn)
-    events.committed("note", rt.wake.events.set)
+    events.committed("note", ctx.wake_events)
     return note
 
 
-async def delete_note(rt: Runtime, note: Note, author: Account) -> None:
+async def delete_note(ctx: DomainContext, note: Note, author: Account) -> None:
     note.deleted_at = datetime.now(UTC)
     note.content = ""
     async with in_transaction() as conn:
         await note.save(update_fields=["deleted_at", "content"], using_db=conn)
         await events.record("note.deleted", note=note, account=author, using_db=conn)
-    events.committed("note", rt.wake.events.set)
+    events.committed("note", ctx.wake_events)

@@ -1,6 +1,6 @@
 """The change log of the domain (DESIGN.md §2, a transactional outbox): one row per change, written in the
 same transaction as the change, turned into activities and notifications later by the event worker
-(federation/outbox_events.py). pending -> processed | failed, like the other queues.
+(federation/outbox/event_worker.py). pending -> processed | failed, like the other queues.
 
 No semicolons in docstrings (see models.py)."""
 

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from tortoise.queryset import QuerySet
 
-from fedineighbour.federation import to_ap
-from fedineighbour.federation.signatures import verify_request
-from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
+from fedineighbour.federation.convert import to_ap
+from fedineighbour.federation.wire.signatures import verify_request
+from fedineighbour.neighbourhood.addresses import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
 from fedineighbour.neighbourhood.visibility import BY_LINK, can_see, can_see_activity, visible_notes
 from fedineighbour.storage.models import Account, Follow, Note, OutboundActivity, parse_row_id
 from fedineighbour.web.negotiation import ap_response, json_error, signed_url, wants_activitypub

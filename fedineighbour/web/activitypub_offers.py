@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from tortoise.expressions import Q
 
-from fedineighbour.federation import to_ap
-from fedineighbour.federation.offers_to_ap import tombstone as offer_tombstone
-from fedineighbour.federation.publish_offers import announce_document, offer_document, town_account
+from fedineighbour.federation.convert import to_ap
+from fedineighbour.federation.convert.offers_to_ap import tombstone as offer_tombstone
+from fedineighbour.federation.outbox.publish_offers import announce_document, offer_document, town_account
 from fedineighbour.neighbourhood.visibility import BY_LINK, LISTED, can_see_offer
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Offer

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
-from fedineighbour.federation.ap_json import is_http_url
+from fedineighbour.neighbourhood.addresses import is_http_url
 from fedineighbour.storage.models import Account, Note
 from fedineighbour.web.auth import api_account
 from fedineighbour.web.ratelimits import check_write

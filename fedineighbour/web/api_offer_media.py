@@ -15,9 +15,9 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from fedineighbour.neighbourhood import photos
-from fedineighbour.neighbourhood.offer_rules import OfferInvalid
-from fedineighbour.neighbourhood.offers import OfferDenied, offer_by_key
+from fedineighbour.neighbourhood.exchange import photos
+from fedineighbour.neighbourhood.exchange.offer_rules import OfferInvalid
+from fedineighbour.neighbourhood.exchange.offers import OfferDenied, offer_by_key
 from fedineighbour.storage.media_store import MIME_TYPES, LocalMediaStore, valid_name
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import OfferMedia

@@ -15,11 +15,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from fedineighbour.neighbourhood import answers as answers_mod
-from fedineighbour.neighbourhood import offers, saved_searches
+from fedineighbour.neighbourhood.exchange import answers as answers_mod
+from fedineighbour.neighbourhood.exchange import offers, saved_searches
+from fedineighbour.neighbourhood.exchange.offer_rules import OfferInvalid
+from fedineighbour.neighbourhood.exchange.search import SearchQuery, parse_query, search
 from fedineighbour.neighbourhood.notifications import exchange_notifications
-from fedineighbour.neighbourhood.offer_rules import OfferInvalid
-from fedineighbour.neighbourhood.search import SearchQuery, parse_query, search
 from fedineighbour.neighbourhood.visibility import can_see_offer
 from fedineighbour.storage.models import Account, parse_row_id
 from fedineighbour.storage.offer_models import Home, Offer, OfferAnswer, OfferMedia, SavedSearch
@@ -38,16 +38,8 @@ Handler = Callable[[Request, Account | None], Awaitable[Response]]
 
 
 def exchange(request: Request) -> offers.Exchange:
-    """The process's Exchange (`rt.exchange`), built at the first use (it reads the server secret once),
-    with the federation listener attached, so every change made here also goes out."""
-    rt = request.app.state.rt
-    try:
-        from fedineighbour.federation.publish_offers import exchange_of
-    except ImportError:  # federation of offers not installed: the exchange works locally
-        if getattr(rt, "exchange", None) is None:
-            rt.exchange = offers.Exchange.build(rt)
-        return rt.exchange
-    return exchange_of(rt)
+    """The process's Exchange, from the runtime the composition root built."""
+    return request.app.state.rt.exchange
 
 
 def endpoint(*, auth: str = "required", search: bool = False) -> Callable[[Handler], Callable]:

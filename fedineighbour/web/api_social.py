@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from fedineighbour.federation import publish
 from fedineighbour.federation.actors import ActorError, resolve_account
+from fedineighbour.federation.outbox import publish
 from fedineighbour.neighbourhood import posts
 from fedineighbour.neighbourhood.visibility import can_see, visible_notes
 from fedineighbour.storage.models import Account, Follow, Note
@@ -108,7 +108,7 @@ async def create_note(request: Request, me: Account) -> Response:
     if not isinstance(data.get("in_reply_to", ""), str):
         return invalid("in_reply_to", "expected the ActivityPub id of a post, as text")
     try:
-        note = await posts.create_note(request.app.state.rt, me, data.get("content"),
+        note = await posts.create_note(request.app.state.rt.domain, me, data.get("content"),
                                        data.get("visibility", "public"), in_reply_to=data.get("in_reply_to"),
                                        summary=data.get("summary") or "")
     except posts.PostError as exc:
@@ -132,11 +132,11 @@ async def note_detail(request: Request, me: Account) -> Response:
     if request.method == "GET":
         return JSONResponse(note_json(note, _host(request)))
     if request.method == "DELETE":
-        await posts.delete_note(request.app.state.rt, note, me)
+        await posts.delete_note(request.app.state.rt.domain, note, me)
         return JSONResponse(note_json(note, _host(request)))
     data = await json_body(request)
     try:
-        await posts.edit_note(request.app.state.rt, note, me, data.get("content"))
+        await posts.edit_note(request.app.state.rt.domain, note, me, data.get("content"))
     except posts.PostError as exc:
         return invalid(exc.field, str(exc))
     return JSONResponse(note_json(note, _host(request)))

@@ -12,9 +12,9 @@ import json
 
 from starlette.types import Receive, Scope, Send
 
-from fedineighbour.federation.inbox import is_activity_content_type
-from fedineighbour.federation.inbox import receive as receive_activity
-from fedineighbour.federation.signatures import lower_headers
+from fedineighbour.federation.inbox.receive import is_activity_content_type
+from fedineighbour.federation.inbox.receive import receive as receive_activity
+from fedineighbour.federation.wire.signatures import lower_headers
 from fedineighbour.storage.models import Account
 from fedineighbour.web.negotiation import raw_signed_url
 

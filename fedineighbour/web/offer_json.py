@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fedineighbour.federation.ap_json import is_http_url
-from fedineighbour.federation.offers_to_ap import media_url
-from fedineighbour.neighbourhood.offers import effective_status
+from fedineighbour.federation.convert.offers_to_ap import media_url
+from fedineighbour.neighbourhood.addresses import is_http_url
+from fedineighbour.neighbourhood.exchange.offers import effective_status
 from fedineighbour.storage.models import Account, Notification
 from fedineighbour.storage.offer_models import Offer, OfferAnswer, OfferMedia, SavedSearch
 from fedineighbour.web.api_common import account_json

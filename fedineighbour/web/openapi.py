@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from fedineighbour.config import LimitsSettings
-from fedineighbour.neighbourhood.offer_rules import KINDS, PURPOSES, TERMS
-from fedineighbour.neighbourhood.search import MAX_LIMIT, MAX_RADIUS_KM, ORDERS, STATUS_FILTERS
+from fedineighbour.neighbourhood.exchange.offer_rules import KINDS, PURPOSES, TERMS
+from fedineighbour.neighbourhood.exchange.search import MAX_LIMIT, MAX_RADIUS_KM, ORDERS, STATUS_FILTERS
 
 
 def _ref(name: str) -> dict[str, str]:

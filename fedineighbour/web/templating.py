@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 
 from fedineighbour.config import Settings
-from fedineighbour.federation.ap_json import is_http_url
+from fedineighbour.neighbourhood.addresses import is_http_url
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 LANGUAGES = ("fr", "en")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from fedineighbour.federation.urls import INSTANCE_ACTOR_USERNAME
+from fedineighbour.neighbourhood.addresses import INSTANCE_ACTOR_USERNAME
 from fedineighbour.storage.models import Account, Note
 
 NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/2.1"

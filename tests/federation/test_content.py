@@ -1,4 +1,4 @@
-from fedineighbour.federation.content import render_plain_text
+from fedineighbour.neighbourhood.text import render_plain_text
 
 
 async def resolver(handle: str):

@@ -10,8 +10,8 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 
-from fedineighbour.federation.fetch import AP_ACCEPT, FetchError, check_url
-from fedineighbour.federation.netguard import BlockedAddressError, GuardedResolver, is_public
+from fedineighbour.federation.wire.fetch import AP_ACCEPT, FetchError, check_url
+from fedineighbour.federation.wire.netguard import BlockedAddressError, GuardedResolver, is_public
 from tests.fetch_helpers import AP, DOC, json_app, serve
 
 # --- URL checks (before any connection) ---------------------------------------------------------

@@ -10,8 +10,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from fedineighbour.federation.fetch import Fetcher, FetchError
-from fedineighbour.federation.signatures import generate_key_pair, load_private_key
+from fedineighbour.federation.wire.fetch import Fetcher, FetchError
+from fedineighbour.federation.wire.signatures import generate_key_pair, load_private_key
 from tests.fetch_helpers import AP, DOC, json_app, serve
 
 # --- redirects ---------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ async def test_post_errors_have_no_status(fetcher_factory, keys):
 async def test_given_session_is_not_closed(fetcher_factory):
     import aiohttp
 
-    from fedineighbour.federation.netguard import make_connector
+    from fedineighbour.federation.wire.netguard import make_connector
 
     session = aiohttp.ClientSession(connector=make_connector(allowed_networks=["127.0.0.1/32"]))
     try:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fedineighbour.federation.ap_json import date_of
-from fedineighbour.federation.from_ap import (
+from fedineighbour.federation.convert.ap_json import date_of
+from fedineighbour.federation.convert.from_ap import (
     ACTIVITY_TYPES,
     ACTOR_TYPES,
     OBJECT_TYPES,

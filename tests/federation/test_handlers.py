@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fedineighbour.federation.from_ap import Unsupported
-from fedineighbour.federation.handlers import DuplicateHandler, Registry, build_registry
-from fedineighbour.federation.handlers_content import on_create
-from fedineighbour.federation.handlers_follow import on_undo_follow, on_undo_interaction, on_undo_other
-from fedineighbour.federation.inbox_worker import InboxWorker
+from fedineighbour.federation.convert.from_ap import Unsupported
+from fedineighbour.federation.inbox.handlers_content import on_create
+from fedineighbour.federation.inbox.handlers_follow import on_undo_follow, on_undo_interaction, on_undo_other
+from fedineighbour.federation.inbox.registry import DuplicateHandler, Registry, build_registry
+from fedineighbour.federation.inbox.worker import InboxWorker
 from fedineighbour.storage.models import (
     Account,
     Block,
@@ -119,13 +119,13 @@ def test_build_registry_covers_every_handled_type_once():
             ("Update", "*"), ("Delete", "*"), ("Like", "*"), ("EmojiReact", "*"), ("Announce", "*"),
             ("Flag", "*"), ("Update", "Actor"), ("Delete", "Actor"), ("Move", "*")} <= reg.types()
     with pytest.raises(DuplicateHandler):
-        from fedineighbour.federation import handlers_follow
+        from fedineighbour.federation.inbox import handlers_follow
 
         handlers_follow.register(reg)
 
 
 def test_registry_picks_the_most_specific_handler():
-    from fedineighbour.federation.from_ap import parse_activity
+    from fedineighbour.federation.convert.from_ap import parse_activity
 
     reg = build_registry()
     undo_follow = parse_activity(load_fixture("mastodon/activity/undo_follow.json"))

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import web
 
-from fedineighbour.federation.from_ap import Unsupported
-from fedineighbour.federation.signatures import PublicKeyInfo
+from fedineighbour.federation.convert.from_ap import Unsupported
+from fedineighbour.federation.wire.signatures import PublicKeyInfo
 from fedineighbour.storage.models import (
     Account,
     Delivery,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fedineighbour.federation.from_ap import Unsupported
+from fedineighbour.federation.convert.from_ap import Unsupported
 from fedineighbour.storage.models import (
     Account,
     Interaction,

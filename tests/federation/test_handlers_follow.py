@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fedineighbour.federation.from_ap import Unsupported
-from fedineighbour.federation.publish import new_key
+from fedineighbour.federation.convert.from_ap import Unsupported
+from fedineighbour.federation.outbox.publish import new_key
 from fedineighbour.storage.models import (
     Account,
     Block,

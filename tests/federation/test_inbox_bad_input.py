@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from fedineighbour.federation.signatures import generate_key_pair, load_private_key, sign_request
+from fedineighbour.federation.wire.signatures import generate_key_pair, load_private_key, sign_request
 from tests.instances import Instance
 from tests.remote import RemoteHost
 

@@ -15,8 +15,14 @@ from contextlib import asynccontextmanager
 import pytest
 from aiohttp import web
 
-from fedineighbour.federation.inbox import receive
-from fedineighbour.federation.signatures import generate_key_pair, http_date, load_private_key, make_digest, sign_cavage
+from fedineighbour.federation.inbox.receive import receive
+from fedineighbour.federation.wire.signatures import (
+    generate_key_pair,
+    http_date,
+    load_private_key,
+    make_digest,
+    sign_cavage,
+)
 from tests.dbtools import load_fixture, open_town, rehost
 from tests.fetch_helpers import serve
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fedineighbour.federation.from_ap import Unsupported, parse_activity
-from fedineighbour.federation.handlers import build_registry
-from fedineighbour.federation.handlers_content import NOT_ADDRESSED, creates_for_nobody
-from fedineighbour.federation.inbox_worker import REST_MAX, YIELD, InboxWorker, rest_after
+from fedineighbour.federation.convert.from_ap import Unsupported, parse_activity
+from fedineighbour.federation.inbox.handlers_content import NOT_ADDRESSED, creates_for_nobody
+from fedineighbour.federation.inbox.registry import build_registry
+from fedineighbour.federation.inbox.worker import REST_MAX, YIELD, InboxWorker, rest_after
 from fedineighbour.storage.models import InboxItem, Note
 from tests.dbtools import town_fixture  # noqa: F401 - provides the `town` fixture
 from tests.federation.test_handlers_content import CREATES, _create_from

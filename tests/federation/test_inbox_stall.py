@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import web
 
-from fedineighbour.federation.fetch import Fetcher, FetchError
-from fedineighbour.federation.handlers import build_registry
-from fedineighbour.federation.inbox_worker import InboxWorker
+from fedineighbour.federation.inbox.registry import build_registry
+from fedineighbour.federation.inbox.worker import InboxWorker
+from fedineighbour.federation.wire.fetch import Fetcher, FetchError
 from fedineighbour.storage.models import Delivery, InboxItem
 from tests.dbtools import load_fixture, open_town, rehost
 from tests.fetch_helpers import AP, DOC, serve

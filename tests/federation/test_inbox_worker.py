@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fedineighbour.federation.handlers import Context, Registry
-from fedineighbour.federation.inbox_worker import HELD_PER_HOST, InboxWorker
+from fedineighbour.federation.inbox.registry import Context, Registry
+from fedineighbour.federation.inbox.worker import HELD_PER_HOST, InboxWorker
 from fedineighbour.storage.models import InboxItem
 from tests.dbtools import load_fixture, open_town
 

@@ -15,14 +15,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fedineighbour.config import TownSettings
-from fedineighbour.federation.actors import ensure_system_actors
-from fedineighbour.federation.from_ap import Unsupported
-from fedineighbour.federation.handlers import build_registry
-from fedineighbour.federation.inbox_worker import InboxWorker
-from fedineighbour.federation.offers_to_ap import offer_object
-from fedineighbour.federation.publish import new_key
-from fedineighbour.federation.publish_offers import exchange_of
-from fedineighbour.neighbourhood import answers, offers
+from fedineighbour.federation.convert.from_ap import Unsupported
+from fedineighbour.federation.convert.offers_to_ap import offer_object
+from fedineighbour.federation.inbox.registry import build_registry
+from fedineighbour.federation.inbox.worker import InboxWorker
+from fedineighbour.federation.outbox.publish import new_key
+from fedineighbour.neighbourhood.accounts import ensure_system_actors
+from fedineighbour.neighbourhood.exchange import answers, offers
 from fedineighbour.neighbourhood.notifications import exchange_notifications
 from fedineighbour.storage.models import Account, Delivery, Follow, InboxItem, Note, Notification, OutboundActivity
 from fedineighbour.storage.offer_models import Offer, OfferAnswer
@@ -97,7 +96,7 @@ async def test_offer_lifecycle_goes_out_signed_by_the_author(here):
     await follows(m1, alice)
     await follows(m2, group)  # same shared inbox as m1: one delivery
     await follows(other, group)
-    ex = exchange_of(here.rt)
+    ex = here.rt.exchange
 
     offer = await offers.create_offer(ex, alice, offer_body())
     [create] = await sent(here, "Create")
@@ -212,7 +211,7 @@ async def test_flohmarkt_item_from_a_followed_seller(here):
 
 async def our_offer(here) -> tuple[Account, Offer]:
     alice = await here.local("alice")
-    return alice, await offers.create_offer(exchange_of(here.rt), alice, offer_body())
+    return alice, await offers.create_offer(here.rt.exchange, alice, offer_body())
 
 
 async def test_reply_to_our_offer_becomes_an_answer(here):
@@ -252,7 +251,7 @@ async def test_fep0837_agreement_is_accepted_when_reserved_and_others_rejected_w
     first = await OfferAnswer.get(ap_id=proposal["id"])
     assert first.author_id == bob.id and first.state == "open"
 
-    ex = exchange_of(here.rt)
+    ex = here.rt.exchange
     await answers.reserve(ex, offer, alice, first.id)
     [accept] = await sent(here, "Accept")
     assert accept.payload["object"] == proposal["id"] and accept.payload["to"] == [bob.ap_id]
@@ -271,7 +270,7 @@ async def test_our_answer_to_a_remote_offer_is_a_direct_note(here):
     await handle(here, create_of(doc))
     remote_offer = await Offer.get(ap_id=doc["id"])
     carol = await here.local("carol")
-    answer = await answers.answer_offer(exchange_of(here.rt), remote_offer, carol, "Je passe ce soir !")
+    answer = await answers.answer_offer(here.rt.exchange, remote_offer, carol, "Je passe ce soir !")
     [create] = await sent(here, "Create")
     note = create.payload["object"]
     assert (note["inReplyTo"], note["to"], create.payload["actor"]) == (doc["id"], [bob.ap_id], carol.ap_id)
@@ -279,7 +278,7 @@ async def test_our_answer_to_a_remote_offer_is_a_direct_note(here):
     assert "Je passe ce soir !" in note["content"]
     assert await inboxes(create) == [bob.inbox]  # a direct message goes to the personal inbox
     assert (await OfferAnswer.get(id=answer.id)).ap_id == note["id"]
-    await answers.withdraw_answer(exchange_of(here.rt), await OfferAnswer.get(id=answer.id), carol)
+    await answers.withdraw_answer(here.rt.exchange, await OfferAnswer.get(id=answer.id), carol)
     [delete] = await sent(here, "Delete")
     assert delete.payload["object"]["id"] == note["id"]
 
@@ -293,7 +292,7 @@ async def test_our_shares_of_a_remote_co_purchase_are_accepted_or_rejected_by_it
     await handle(here, create_of(doc))
     remote_offer = await Offer.get(ap_id=doc["id"])
     carol, dan = await here.local("carol"), await here.local("dan")
-    ex = exchange_of(here.rt)
+    ex = here.rt.exchange
     carols = await answers.join_offer(ex, remote_offer, carol, 1)
     dans = await answers.join_offer(ex, remote_offer, dan, 2)
     offer_carol, offer_dan = await sent(here, "Offer")
@@ -343,13 +342,13 @@ def as_list_(value) -> list:
 
 
 async def saved_remorque(account: Account):
-    from fedineighbour.neighbourhood.saved_searches import save_search
+    from fedineighbour.neighbourhood.exchange.saved_searches import save_search
 
     return await save_search(account, {"query": REMORQUE}, None)
 
 
 async def in_town_search(ap_id: str, viewer: Account) -> bool:
-    from fedineighbour.neighbourhood.search import parse_query, search
+    from fedineighbour.neighbourhood.exchange.search import parse_query, search
 
     page = await search(parse_query(REMORQUE), viewer_id=viewer.id)
     return ap_id in [offer.ap_id for offer, _ in page.items]
@@ -392,8 +391,8 @@ async def test_offer_addressed_to_a_collection_on_another_server_is_not_wanted(h
 
 
 async def test_offer_announced_later_by_a_neighbouring_town_enters_the_town_search_once(here):
-    from fedineighbour.federation.from_ap import parse_object
-    from fedineighbour.federation.handlers_offers import store_remote_offer
+    from fedineighbour.federation.convert.from_ap import parse_object
+    from fedineighbour.federation.inbox.handlers_offers import store_remote_offer
 
     maud = await remote(here, "https://market.example", "maud")
     group = await remote(here, "https://b.example", "town", "Group")
@@ -423,7 +422,7 @@ async def test_neighbourhood_is_named_from_the_published_point(here):
     here.rt.settings = replace(here.rt.settings, town=replace(here.rt.settings.town, neighbourhoods=[
         {"name": "Chez Alice", "lat": exact[0], "lon": exact[1]},
         {"name": "Le Publié", "lat": published[0], "lon": published[1]}]))
-    offer = await offers.create_offer(exchange_of(here.rt), alice, offer_body(location=dict(zip(
+    offer = await offers.create_offer(here.rt.exchange, alice, offer_body(location=dict(zip(
         ("lat", "lon"), exact, strict=True))))
     assert (offer.lat, offer.lon, offer.neighbourhood) == (*published, "Le Publié")
 
@@ -431,7 +430,7 @@ async def test_neighbourhood_is_named_from_the_published_point(here):
 async def test_a_failing_conversion_is_retried_and_visible_meanwhile(here, monkeypatch):
     """The first attempt to publish a new offer raises (a fault injected in the conversion): nothing of it is
     stored, the event stays pending with its error and attempt count; the next attempt publishes it."""
-    from fedineighbour.federation import publish_offers
+    from fedineighbour.federation.outbox import publish_offers
     from fedineighbour.storage.event_models import DomainEvent
 
     alice = await here.local("alice")
@@ -446,7 +445,7 @@ async def test_a_failing_conversion_is_retried_and_visible_meanwhile(here, monke
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(publish_offers, "publish_offer", fails_once)
-    offer = await offers.create_offer(exchange_of(here.rt), alice, offer_body())
+    offer = await offers.create_offer(here.rt.exchange, alice, offer_body())
     assert await sent(here, "Create") == []
     [event] = await DomainEvent.filter(offer_id=offer.id)
     assert (event.kind, event.state, event.attempts) == ("offer.created", "pending", 1)

@@ -13,9 +13,9 @@ from pathlib import Path
 import nh3
 import pytest
 
-from fedineighbour.federation.from_ap import Unsupported, parse_activity, parse_object
-from fedineighbour.federation.offers_from_ap import offer_fields
-from fedineighbour.federation.offers_to_ap import OFFER_CONTEXT, content_html, offer_object
+from fedineighbour.federation.convert.from_ap import Unsupported, parse_activity, parse_object
+from fedineighbour.federation.convert.offers_from_ap import offer_fields
+from fedineighbour.federation.convert.offers_to_ap import OFFER_CONTEXT, content_html, offer_object
 from fedineighbour.federation.town_info import town_from_nodeinfo
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Offer, OfferMedia

@@ -4,7 +4,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from fedineighbour.federation.retry import (
+from fedineighbour.federation.outbox.retry import (
     MAX_DELAY,
     Decision,
     Outcome,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from fedineighbour.federation import signatures_rfc9421 as rfc9421
-from fedineighbour.federation.signatures import (
+from fedineighbour.federation.wire import signatures_rfc9421 as rfc9421
+from fedineighbour.federation.wire.signatures import (
     VerifyResult,
     cavage_signing_string,
     http_date,

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.datastructures import Headers
 
-from fedineighbour.federation import signatures_rfc9421 as rfc9421
-from fedineighbour.federation.signatures import (
+from fedineighbour.federation.wire import signatures_rfc9421 as rfc9421
+from fedineighbour.federation.wire.signatures import (
     VerifyResult,
     cavage_signing_string,
     generate_key_pair,

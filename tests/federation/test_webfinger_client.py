@@ -5,8 +5,8 @@ import contextlib
 import pytest
 from aiohttp import web
 
-from fedineighbour.federation.fetch import Fetcher, FetchError
-from fedineighbour.federation.webfinger_client import parse_handle, resolve_handle
+from fedineighbour.federation.wire.fetch import Fetcher, FetchError
+from fedineighbour.federation.wire.webfinger_client import parse_handle, resolve_handle
 from tests.fetch_helpers import serve
 
 

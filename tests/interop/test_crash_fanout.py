@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fedineighbour.config import ServerSettings
-from fedineighbour.federation.delivery import BATCH
-from fedineighbour.federation.signatures import generate_key_pair
+from fedineighbour.federation.outbox.delivery import BATCH
+from fedineighbour.federation.wire.signatures import generate_key_pair
 from tests.instances import Instance, backend, eventually
 from tests.remote import AS, RemoteHost
 

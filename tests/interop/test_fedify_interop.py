@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from fedineighbour.federation.signatures import PublicKeyInfo, verify_request
+from fedineighbour.federation.wire.signatures import PublicKeyInfo, verify_request
 from tests.instances import eventually
 from tests.peers.fedify_peer import (
     FIRST_KNOCK_CAVAGE,

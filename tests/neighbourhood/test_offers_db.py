@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from fedineighbour.federation.urls import Urls
-from fedineighbour.neighbourhood import answers, offers
-from fedineighbour.neighbourhood import search as search_mod
-from fedineighbour.neighbourhood.offer_rules import OfferInvalid
+from fedineighbour.neighbourhood.addresses import Urls
+from fedineighbour.neighbourhood.exchange import answers, offers
+from fedineighbour.neighbourhood.exchange import search as search_mod
+from fedineighbour.neighbourhood.exchange.offer_rules import OfferInvalid
+from fedineighbour.neighbourhood.exchange.saved_searches import on_event, save_search
+from fedineighbour.neighbourhood.exchange.search import SearchQuery, flat_km, parse_query, search
 from fedineighbour.neighbourhood.places import Fuzzer, Neighbourhood, TownPlace
-from fedineighbour.neighbourhood.saved_searches import on_event, save_search
-from fedineighbour.neighbourhood.search import SearchQuery, flat_km, parse_query, search
 from fedineighbour.storage import database
 from fedineighbour.storage.event_models import DomainEvent
 from fedineighbour.storage.models import Account, Notification
@@ -43,14 +43,14 @@ async def db(tmp_path):
 
 
 def exchange() -> offers.Exchange:
-    rt = SimpleNamespace(urls=Urls("https://town.example"))
+    ctx = SimpleNamespace(urls=Urls("https://town.example"))  # the Exchange reads only the addresses here
     town = TownPlace(name="Ville", centre=CENTRE, perimeter_km=30.0,
                      neighbourhoods=(Neighbourhood("Centre", *CENTRE), Neighbourhood("Nord", 48.14, -1.68)))
-    return offers.Exchange(rt=rt, fuzzer=Fuzzer(b"s" * 32), town=town)
+    return offers.Exchange(ctx=ctx, fuzzer=Fuzzer(b"s" * 32), town=town)
 
 
 async def consume_events() -> None:
-    """What the event worker does for saved searches (federation/outbox_events.py), for the pending events."""
+    """What the event worker does for saved searches (federation/outbox/event_worker.py), for the pending events."""
     for event in await DomainEvent.filter(state="pending").order_by("id"):
         await on_event(event)
         await DomainEvent.filter(id=event.id).update(state="processed")

@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fedineighbour.neighbourhood.offer_rules import KINDS, OfferInvalid, parse_time, validate_offer
+from fedineighbour.neighbourhood.exchange.offer_rules import KINDS, OfferInvalid, parse_time, validate_offer
+from fedineighbour.neighbourhood.exchange.search import (
+    SearchQuery,
+    decode_cursor,
+    encode_cursor,
+    flat_km,
+    matches,
+    parse_query,
+)
 from fedineighbour.neighbourhood.places import (
     FUZZ_MIN_M,
     MAX_FUZZ_KM,
@@ -19,14 +27,6 @@ from fedineighbour.neighbourhood.places import (
     parse_neighbourhoods,
 )
 from fedineighbour.neighbourhood.ratelimit import RateLimiter
-from fedineighbour.neighbourhood.search import (
-    SearchQuery,
-    decode_cursor,
-    encode_cursor,
-    flat_km,
-    matches,
-    parse_query,
-)
 from fedineighbour.storage.offer_models import Offer, index_words, search_document
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -18,8 +18,8 @@ import pytest_asyncio
 import uvicorn
 
 from fedineighbour.app import create_app
-from fedineighbour.federation.signatures import load_private_key, sign_request
-from fedineighbour.federation.urls import AS_PUBLIC
+from fedineighbour.federation.wire.signatures import load_private_key, sign_request
+from fedineighbour.neighbourhood.addresses import AS_PUBLIC
 from fedineighbour.neighbourhood.api_tokens import create_token
 from fedineighbour.neighbourhood.posts import create_note
 from fedineighbour.storage.models import Account, Follow, Note, Notification
@@ -98,11 +98,12 @@ async def _world(town: Town) -> AsyncIterator[World]:
     await _follow(a["paul"], a["alice"], "pending")
 
     rt = town.rt
-    w.notes["public"] = await create_note(rt, a["alice"], "hello street")
-    w.notes["unlisted"] = await create_note(rt, a["alice"], "by link only", "unlisted")
-    w.notes["followers"] = await create_note(rt, a["alice"], "for my followers", "followers")
+    w.notes["public"] = await create_note(rt.domain, a["alice"], "hello street")
+    w.notes["unlisted"] = await create_note(rt.domain, a["alice"], "by link only", "unlisted")
+    w.notes["followers"] = await create_note(rt.domain, a["alice"], "for my followers", "followers")
     # Answers to remote offers are direct notes like this one: the phone number must reach mia and yann only.
-    w.notes["direct"] = await create_note(rt, a["alice"], f"@mia @yann@{remote.netloc} call me on 0600", "direct")
+    w.notes["direct"] = await create_note(rt.domain, a["alice"], f"@mia @yann@{remote.netloc} call me on 0600",
+                                          "direct")
     assert {m["href"] for m in w.notes["direct"].mentions} == {a["mia"].ap_id, a["yann"].ap_id}
     ruth = a["ruth"]
     w.notes["r_followers"] = await _remote_note(ruth, "rf", "followers", [ruth.followers_url], [], [])

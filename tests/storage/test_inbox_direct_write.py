@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fedineighbour.federation.inbox import InboxWriter
+from fedineighbour.federation.inbox.receive import InboxWriter
 from fedineighbour.storage.database import sqlite_path
 from fedineighbour.storage.direct_sqlite import DirectSqlite
 from fedineighbour.storage.models import InboxItem
@@ -58,7 +58,7 @@ async def test_a_locked_database_is_refused_at_once_and_nothing_written(town):
 
 
 async def test_the_writer_falls_back_to_tortoise_while_locked(town):
-    writer = InboxWriter(town.rt)
+    writer = InboxWriter(town.rt.settings, town.rt.wake)
     await writer.write([row(1)])  # the lock is free: written directly
     assert writer._direct_rows == 1
     held = threading.Event()
@@ -72,7 +72,7 @@ async def test_the_writer_falls_back_to_tortoise_while_locked(town):
 
 
 async def test_the_writer_says_when_requests_arrive(town):
-    writer = InboxWriter(town.rt)
+    writer = InboxWriter(town.rt.settings, town.rt.wake)
     writer.start()
     assert not writer.received_within(0.05)
     await writer.submit(row(1))

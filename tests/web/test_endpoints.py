@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from fedineighbour.federation.signatures import load_private_key, sign_request
+from fedineighbour.federation.wire.signatures import load_private_key, sign_request
 from tests.instances import eventually
 from tests.remote import RemoteHost
 

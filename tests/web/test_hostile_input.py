@@ -19,11 +19,11 @@ import pytest
 import pytest_asyncio
 from yarl import URL
 
-from fedineighbour.federation.content import render_plain_text
-from fedineighbour.federation.fetch import FetchError, check_url
-from fedineighbour.federation.from_ap import parse_actor, parse_object
-from fedineighbour.federation.html import sanitize_html, too_complex
-from fedineighbour.federation.netguard import BlockedAddressError, check_ip, is_allowed
+from fedineighbour.federation.convert.from_ap import parse_actor, parse_object
+from fedineighbour.federation.convert.html import sanitize_html, too_complex
+from fedineighbour.federation.wire.fetch import FetchError, check_url
+from fedineighbour.federation.wire.netguard import BlockedAddressError, check_ip, is_allowed
+from fedineighbour.neighbourhood.text import render_plain_text
 from tests.fetch_helpers import json_app, serve
 from tests.instances import Instance
 from tests.remote import RemoteHost

@@ -172,7 +172,7 @@ async def test_only_the_first_mentions_of_a_post_are_resolved(town):
     cap = town.settings.limits.mentions_per_post
     handles = [f"@u{i}@host{i}.example" for i in range(cap + 5)]
     alice = await town.local("alice")
-    note = await posts.create_note(town.rt, alice, "Qui vient ? " + " ".join(handles))
+    note = await posts.create_note(town.rt.domain, alice, "Qui vient ? " + " ".join(handles))
     fetched_hosts = {m.group(1) for url in town.fetched for m in [re.search(r"//(host\d+)\.example", url)] if m}
     assert fetched_hosts == {f"host{i}" for i in range(cap)}  # the first ones, and only those, were looked up
     for handle in handles[cap:]:

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fedineighbour.federation.publish_offers import exchange_of
-from fedineighbour.neighbourhood import offers
+from fedineighbour.neighbourhood.exchange import offers
 from fedineighbour.storage.models import Notification
 from fedineighbour.web.api_common import ApiError
 from fedineighbour.web.api_notifications import decode_cursor, feed_page
@@ -31,7 +30,7 @@ async def all_pages(account_id: int, limit: int) -> list[str]:
 @pytest.mark.parametrize("limit", [1, 2, 4, 100])
 async def test_ties_on_creation_time_are_paged_once_each(here, limit):
     alice, bob = await here.local("alice"), await here.local("bob")
-    offer = await offers.create_offer(exchange_of(here.rt), alice, offer_body())
+    offer = await offers.create_offer(here.rt.exchange, alice, offer_body())
     await Notification.filter(account_id=alice.id).delete()
     socials = [await Notification.create(account=alice, kind="follow", from_account=bob) for _ in range(3)]
     exchanges = [await Notification.create(account=alice, kind="answer", offer=offer, from_account=bob)

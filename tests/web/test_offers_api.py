@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fedineighbour.neighbourhood.exchange.search import flat_km
 from fedineighbour.neighbourhood.places import MAX_FUZZ_KM, haversine_km
-from fedineighbour.neighbourhood.search import flat_km
 from tests.instances import Instance
 
 pytestmark = pytest.mark.postgres
