@@ -344,7 +344,9 @@ def as_list_(value) -> list:
 async def saved_remorque(account: Account):
     from fedineighbour.neighbourhood.exchange.saved_searches import save_search
 
-    return await save_search(account, {"query": REMORQUE}, None)
+    # Saved through the API's JSON: numbers as numbers (the search's query string gives them as text).
+    query = {**REMORQUE, "lat": CENTRE["lat"], "lon": CENTRE["lon"], "radius_km": 5}
+    return await save_search(account, {"query": query}, None)
 
 
 async def in_town_search(ap_id: str, viewer: Account) -> bool:
