@@ -32,6 +32,7 @@ QUEUE_TABLES = {"inbox": "inbox_items", "delivery": "deliveries", "events": "dom
 CHANNEL_PREFIX = "fedineighbour_"
 SQLITE_INTERVAL = 0.2  # seconds between two reads of PRAGMA data_version
 RECONNECT_SECONDS = 1.0  # after the LISTEN connection is lost or could not be opened
+APPLICATION_NAME = "fedineighbour queue signals"  # names the LISTEN connection in pg_stat_activity
 
 Signal = Callable[[str], None]  # called with a queue name of QUEUE_TABLES
 
@@ -94,7 +95,8 @@ async def _connect() -> asyncpg.Connection:
     client = connections.get("default")
     ssl = getattr(client, "extra", {}).get("ssl")
     return await asyncpg.connect(host=client.host, port=client.port, user=client.user, password=client.password,
-                                 database=client.database, ssl=ssl)
+                                 database=client.database, ssl=ssl,
+                                 server_settings={"application_name": APPLICATION_NAME})
 
 
 # -- SQLite -------------------------------------------------------------------------------------------------

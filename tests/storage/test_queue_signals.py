@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from fedineighbour.storage.database import sqlite_path
-from fedineighbour.storage.queue_signals import watch_queues
+from fedineighbour.storage.queue_signals import APPLICATION_NAME, watch_queues
 from tests.dbtools import town_fixture  # noqa: F401 - provides the `town` fixture
 from tests.instances import backend, eventually
 
@@ -22,7 +22,8 @@ INSERT_INBOX_ITEM = (
 )
 
 
-def insert_from_another_connection(db_url: str, sql: str) -> None:
+def execute_elsewhere(db_url: str, sql: str) -> None:
+    """Run `sql` on a connection of its own (PostgreSQL: another process, psql)."""
     if backend() == "postgres":
         import subprocess
 
@@ -40,9 +41,30 @@ async def test_a_row_queued_by_another_process_signals_its_queue(town):
         # Each start signals every queue once (rows queued before it listened): then it is listening.
         await eventually(lambda: asyncio.sleep(0, set(signalled) == {"inbox", "delivery", "events"}), timeout=10)
         signalled.clear()
-        await asyncio.to_thread(insert_from_another_connection, town.db_url, INSERT_INBOX_ITEM)
+        await asyncio.to_thread(execute_elsewhere, town.db_url, INSERT_INBOX_ITEM)
         await eventually(lambda: asyncio.sleep(0, "inbox" in signalled), timeout=10)
         assert set(signalled) == {"inbox"}  # the other queues got no row: their workers sleep on
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def test_the_listen_connection_is_opened_again_when_lost(town):
+    if backend() != "postgres":
+        pytest.skip("SQLite has no LISTEN connection")
+    signalled: list[str] = []
+    watcher = asyncio.create_task(watch_queues(signalled.append, postgres=True))
+    try:
+        await eventually(lambda: asyncio.sleep(0, len(signalled) == 3), timeout=10)
+        db = town.db_url.rsplit("/", 1)[1]
+        # The database drops the connection (a restart, a failover, an administrator).
+        await asyncio.to_thread(execute_elsewhere, town.db_url,
+                                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' "
+                                f"AND application_name = '{APPLICATION_NAME}'")
+        await eventually(lambda: asyncio.sleep(0, len(signalled) == 6), timeout=10)  # reconnected: all once more
+        signalled.clear()
+        await asyncio.to_thread(execute_elsewhere, town.db_url, INSERT_INBOX_ITEM)
+        await eventually(lambda: asyncio.sleep(0, "inbox" in signalled), timeout=10)
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
