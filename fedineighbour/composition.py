@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from fedineighbour.config import Settings
 from fedineighbour.federation.actors import fetch_key_owner
@@ -24,6 +25,7 @@ from fedineighbour.neighbourhood.exchange.answers import send_return_reminders
 from fedineighbour.storage.event_models import DomainEvent
 from fedineighbour.storage.models import Account, Delivery, InboxItem
 from fedineighbour.storage.queue import release_all_leases
+from fedineighbour.storage.queue_signals import watch_queues
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,15 @@ async def start_workers(rt: Runtime, count: int) -> list[asyncio.Task]:
     # One event worker per process: events of one post are published in the order they were written.
     tasks.append(asyncio.create_task(EventWorker(rt).run_forever(), name="events"))
     tasks.append(asyncio.create_task(every(REMINDER_SECONDS, send_return_reminders), name="loan-reminders"))
+    # Rows queued by another process (the CLI, a `worker`) wake these workers too, not only the poll.
+    tasks.append(asyncio.create_task(watch_queues(partial(wake_queue, rt.wake), postgres=rt.is_postgres),
+                                     name="queue-signals"))
     return tasks
+
+
+def wake_queue(wake: Wakeups, queue: str) -> None:
+    """Wake the workers of `queue` (a name of storage.queue_signals.QUEUE_TABLES: inbox, delivery, events)."""
+    getattr(wake, queue).set()
 
 
 async def every(seconds: float, chore: Callable[[], Awaitable[object]]) -> None:

@@ -58,6 +58,7 @@ class FederationSettings:
     max_attempts: int = 16
     perimeter_km: float = 30.0
     lease_seconds: int = 60  # a claimed queue row whose worker died is retried after this
+    queue_poll_seconds: float = 5.0  # idle workers look for due rows this often (new rows wake them at once)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ PER_HOST = 2  # handlers running at once for the activities of one remote host
 HELD_PER_HOST = 2 * PER_HOST  # rows of one host held at once; more are put back for later (DEFER_SECONDS)
 HANDLERS = 16  # handlers running at once, all hosts together
 DEFER_SECONDS = 2.0
-POLL_SECONDS = 5.0
 MAX_ATTEMPTS = 8
 YIELD = 3  # under load a worker rests 3 times as long as its last batch took (bench/README.md: the trade-off)
 REST_MAX = 1.0  # seconds: a batch slowed by the network (a fetch timing out) does not stall the queue for long
@@ -71,7 +70,7 @@ class InboxWorker:
                     claimed = 0
                 if claimed == 0 or len(self._held) >= HELD_MAX:
                     self.rt.wake.inbox.clear()
-                    await self._wait(POLL_SECONDS)
+                    await self._wait(self.rt.settings.federation.queue_poll_seconds)
                 elif self._receiving():
                     # Serving requests comes first: while the inbox is receiving, the handlers get about
                     # 1/(1+YIELD) of this process (bench/inbox.py prints what they still get done during a burst).

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BATCH = 128  # at most this many rows leased to one worker and not yet recorded
-POLL_SECONDS = 5.0
 UNAVAILABLE_TTL = 5.0  # seconds the set of unavailable hosts is trusted before it is read again
 RECORD_DELAY = 0.005  # seconds the recorder waits for more outcomes to write them together
 HEALTH_INTERVAL = 0.5  # seconds between two host-health writes (each covers every outcome since)
@@ -63,6 +62,7 @@ class DeliveryWorker:
         fed = rt.settings.federation
         self._concurrency = max(1, fed.delivery_concurrency)
         self._timeout = fed.delivery_timeout
+        self._poll_seconds = fed.queue_poll_seconds  # only for retries falling due: new rows wake us
         self._sem = asyncio.Semaphore(self._concurrency)
         # Rows leased to us and not yet recorded: the slots in flight plus as many waiting, never above BATCH.
         self._limit = min(BATCH, 2 * self._concurrency)
@@ -101,7 +101,7 @@ class DeliveryWorker:
                     await asyncio.sleep(1.0)
                 if got < want:  # nothing more is due: sleep until a new row, or the poll for retries
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.rt.wake.delivery.wait(), POLL_SECONDS)
+                        await asyncio.wait_for(self.rt.wake.delivery.wait(), self._poll_seconds)
         finally:
             for task in senders:
                 task.cancel()

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BATCH = 32
-POLL_SECONDS = 5.0  # only the fallback: this process's own writes wake the worker at once
 NOTE_VERBS = {"note.created": "Create", "note.updated": "Update", "note.deleted": "Delete"}
 
 Consumer = Callable[["Runtime", DomainEvent, "ActivityKeys"], Awaitable[None]]
@@ -86,7 +85,7 @@ class EventWorker:
             if done == 0:
                 self.rt.wake.events.clear()
                 try:
-                    await asyncio.wait_for(self.rt.wake.events.wait(), POLL_SECONDS)
+                    await asyncio.wait_for(self.rt.wake.events.wait(), self.rt.settings.federation.queue_poll_seconds)
                 except TimeoutError:
                     pass
 
