@@ -51,7 +51,7 @@ class Urls:
         return f"{self.base}/activities/{key}"
 
     def is_local(self, url: str | None) -> bool:
-        return bool(url) and (url == self.base or url.startswith(self.base + "/"))
+        return url is not None and (url == self.base or url.startswith(self.base + "/"))
 
 
 def is_http_url(value: Any) -> bool:

@@ -210,7 +210,7 @@ async def publish_decision(rt: Runtime, answer: OfferAnswer, accepted: bool, rea
     key = key or publish.new_key()
     extra: dict[str, Any] = {}
     if accepted:
-        proposed = received.get("object") if isinstance(received.get("object"), dict) else {}
+        proposed = received["object"] if isinstance(received.get("object"), dict) else {}
         quantity = ((proposed.get("stipulates") or {}).get("resourceQuantity") or {}).get("hasNumericalValue") or 1
         extra["result"] = agreement(offer, quantity, agreement_id=f"{offer.ap_id}/agreements/{answer.id}")
     elif reason:
