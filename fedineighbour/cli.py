@@ -11,8 +11,9 @@ import secrets
 import sys
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from fedineighbour.config import ConfigError, Settings, load_config
 
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> NoReturn:
     args = build_parser().parse_args(argv)
     if args.command == "lookup" and args.file:
         sys.exit(lookup_file(args.file))
@@ -108,7 +109,8 @@ def private_files() -> Iterator[None]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int | None:
     if args.command == "serve":
-        return serve(settings)
+        serve(settings)
+        return None
     if args.command == "worker":
         return asyncio.run(worker(settings))
     commands: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[Any]]] = {
@@ -117,7 +119,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int | None:
     return asyncio.run(with_database(settings, commands[args.command], args))
 
 
-async def with_database(settings: Settings, fn, args) -> Any:
+async def with_database(settings: Settings, fn: Callable[[argparse.Namespace, Settings], Awaitable[Any]],
+                        args: argparse.Namespace) -> Any:
     from fedineighbour.storage import database
 
     if fn is not cmd_init and not _database_exists(settings):
@@ -142,7 +145,7 @@ def _database_exists(settings: Settings) -> bool:
     return path is None or path.exists()
 
 
-async def cmd_init(args, settings: Settings) -> None:
+async def cmd_init(args: argparse.Namespace, settings: Settings) -> None:
     from fedineighbour.neighbourhood.accounts import ensure_system_actors
     from fedineighbour.neighbourhood.addresses import Urls
 
@@ -170,7 +173,7 @@ def _private_data(settings: Settings) -> None:
                 path.chmod(0o600)
 
 
-async def cmd_user(args, settings: Settings) -> None:
+async def cmd_user(args: argparse.Namespace, settings: Settings) -> None:
     from fedineighbour.neighbourhood.accounts import AccountError, create_user
     from fedineighbour.neighbourhood.addresses import Urls
 
@@ -184,7 +187,7 @@ async def cmd_user(args, settings: Settings) -> None:
     print(f"{account.username}@{settings.host} {account.ap_id}")
 
 
-async def cmd_token(args, settings: Settings) -> None:
+async def cmd_token(args: argparse.Namespace, settings: Settings) -> None:
     from fedineighbour.neighbourhood import api_tokens
     from fedineighbour.storage.models import Account
 
@@ -209,11 +212,11 @@ async def cmd_token(args, settings: Settings) -> None:
         raise CliError(str(exc)) from None
 
 
-def _when(moment, missing: str = "-") -> str:
+def _when(moment: datetime | None, missing: str = "-") -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else missing
 
 
-async def cmd_domain(args, settings: Settings) -> None:
+async def cmd_domain(args: argparse.Namespace, settings: Settings) -> None:
     from fedineighbour.federation.domain_policy import normalise_domain
     from fedineighbour.storage.models import DomainBlock
 
@@ -236,7 +239,7 @@ async def cmd_domain(args, settings: Settings) -> None:
         print(f"unblocked {domain}")
 
 
-async def cmd_lookup(args, settings: Settings) -> None:
+async def cmd_lookup(args: argparse.Namespace, settings: Settings) -> None:
     from fedineighbour.composition import build_runtime, close_runtime
     from fedineighbour.federation.actors import ActorError, resolve_account
     from fedineighbour.federation.convert.from_ap import Unsupported, describe
@@ -264,7 +267,7 @@ async def cmd_lookup(args, settings: Settings) -> None:
         await close_runtime(rt)
 
 
-async def cmd_neighbour(args, settings: Settings) -> None:
+async def cmd_neighbour(args: argparse.Namespace, settings: Settings) -> None:
     from fedineighbour.composition import build_runtime, close_runtime
     from fedineighbour.federation import neighbours as nb
 

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 from fedineighbour.config import Settings
 from fedineighbour.federation.actors import fetch_key_owner
@@ -47,7 +48,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     fed = settings.federation
     keys = KeyStore(fetch_owner, fetch_timeout=fed.key_fetch_timeout)
 
-    def signer():
+    def signer() -> tuple[str, Any] | None:
         if instance is None:
             return None
         return keys.signer_for(instance)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from tortoise.exceptions import IntegrityError
@@ -25,7 +25,7 @@ class ActorError(Exception):
 
 async def upsert_remote_actor(parsed: ParsedActor) -> Account:
     host = urlsplit(parsed.ap_id).netloc.lower()
-    values = dict(
+    values: dict[str, Any] = dict(
         username=parsed.username or parsed.ap_id.rstrip("/").rsplit("/", 1)[-1], domain=host, local=False,
         actor_type=parsed.type, display_name=(parsed.name or "")[:255], summary=parsed.summary or "",
         inbox=parsed.inbox or "", shared_inbox=parsed.shared_inbox, outbox=parsed.outbox,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 from urllib.parse import urlsplit
 
 from fedineighbour.storage.models import DomainBlock
@@ -39,7 +40,8 @@ class DomainPolicy:
     async def refresh(self, force: bool = False) -> None:
         if not force and not self.stale():
             return
-        rows = await DomainBlock.filter(severity="suspend").values_list("domain", flat=True)
+        # tortoise types values_list(flat=True) as a list of tuples: it is a list of the column's values
+        rows = cast(list[str], await DomainBlock.filter(severity="suspend").values_list("domain", flat=True))
         self._suspended = frozenset(rows)
         self._loaded_at = time.monotonic()
 

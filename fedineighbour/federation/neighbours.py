@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from fedineighbour.federation.actors import ActorError, get_actor, resolve_account
@@ -166,7 +166,9 @@ async def list_neighbours(rt: Runtime) -> list[Neighbour]:
         if target.local:
             continue
         count = await Offer.filter(author__domain=target.domain, local=False, deleted_at=None).count()
-        name = await Offer.filter(town_host=target.domain).order_by("-id").values_list("town", flat=True)
+        # tortoise types values_list(flat=True) as a list of tuples: it is a list of the column's values
+        name = cast(list[str], await Offer.filter(town_host=target.domain).order_by("-id")
+                    .values_list("town", flat=True))
         out.append(Neighbour(target, row.state, (name[0] if name else "") or (target.domain or ""), count))
     return out
 

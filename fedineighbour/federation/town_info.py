@@ -35,9 +35,9 @@ def town_from_nodeinfo(doc: Any, host: str) -> TownInfo | None:
     A name is required; the centre must be {lat, lon} numbers within range; the radius a number >= 0."""
     if not isinstance(doc, dict):
         return None
-    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    metadata = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
     town = metadata.get("town")
-    software = doc.get("software") if isinstance(doc.get("software"), dict) else {}
+    software = doc["software"] if isinstance(doc.get("software"), dict) else {}
     if not isinstance(town, dict):
         return None
     name = " ".join((str_of(town.get("name")) or "").split())[:255]

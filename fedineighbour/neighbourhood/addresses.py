@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -51,10 +51,10 @@ class Urls:
         return f"{self.base}/activities/{key}"
 
     def is_local(self, url: str | None) -> bool:
-        return bool(url) and (url == self.base or url.startswith(self.base + "/"))
+        return url is not None and (url == self.base or url.startswith(self.base + "/"))
 
 
-def is_http_url(value: Any) -> bool:
+def is_http_url(value: Any) -> TypeGuard[str]:
     """Only http(s) URLs are taken from remote documents and shown as links (DESIGN.md §5)."""
     if not isinstance(value, str):
         return False

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from fedineighbour.config import Settings
+
 EARTH_RADIUS_KM = 6371.0088
 GRID_M = 100.0  # exact points are snapped to this grid before the offset
 FUZZ_MIN_M = 150.0
@@ -150,7 +152,7 @@ class TownPlace:
     neighbourhoods: tuple[Neighbourhood, ...]
 
     @classmethod
-    def from_settings(cls, settings) -> TownPlace:
+    def from_settings(cls, settings: Settings) -> TownPlace:
         town = settings.town
         centre = None
         if town.centre:

@@ -10,7 +10,7 @@ from fedineighbour.neighbourhood import events
 from fedineighbour.neighbourhood.addresses import new_key
 from fedineighbour.neighbourhood.context import DomainContext
 from fedineighbour.neighbourhood.notifications import notify
-from fedineighbour.neighbourhood.text import render_plain_text
+from fedineighbour.neighbourhood.text import Rendered, render_plain_text
 from fedineighbour.storage.models import Account, Note
 
 VISIBILITIES = ("public", "unlisted", "followers", "direct")
@@ -33,7 +33,7 @@ def validate(content: object, visibility: object) -> tuple[str, str]:
     return content, visibility
 
 
-async def _render(ctx: DomainContext, text: str):
+async def _render(ctx: DomainContext, text: str) -> Rendered:
     async def resolve(handle: str) -> tuple[str, str] | None:
         account = await ctx.resolve_account(handle)
         if account is None:

@@ -78,7 +78,7 @@ def offer_audience(offer: Offer) -> Audience:
 def activity_audience(row: OutboundActivity) -> Audience:
     """An activity we sent: its own to/cc and those of the object it carries."""
     payload = row.payload if isinstance(row.payload, dict) else {}
-    obj = payload.get("object") if isinstance(payload.get("object"), dict) else {}
+    obj = payload["object"] if isinstance(payload.get("object"), dict) else {}
     mentions = [t for t in _ids_list(obj.get("tag")) if isinstance(t, dict) and t.get("type") == "Mention"]
     return Audience(row.visibility, row.actor_id, _addressees(payload.get("to"), payload.get("cc"), obj.get("to"),
                                                               obj.get("cc"), mentions))

@@ -6,6 +6,8 @@ No semicolons in docstrings (see models.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
@@ -21,7 +23,7 @@ class DomainEvent(Model):
     offer_id = fields.BigIntField(null=True)
     answer_id = fields.BigIntField(null=True)
     account_id = fields.BigIntField(null=True)
-    payload = fields.JSONField(default=dict)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     state = fields.CharField(max_length=16, default="pending")
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()

@@ -5,9 +5,14 @@ runner splits statements on ";"."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
+
+if TYPE_CHECKING:  # for the type hints only: tortoise links the tables by their "models.X" names
+    from fedineighbour.storage.offer_models import Offer, OfferAnswer, SavedSearch
 
 MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number from a client (a cursor) can match no row, and fails in SQL
 
@@ -65,7 +70,9 @@ class Account(Model):
 class ApiToken(Model):
     id = fields.BigIntField(primary_key=True)
     token_hash = fields.CharField(max_length=64, unique=True)
-    account = fields.ForeignKeyField("models.Account", related_name="tokens", on_delete=fields.CASCADE)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField("models.Account", related_name="tokens",
+                                                                       on_delete=fields.CASCADE)
+    account_id: int
     name = fields.CharField(max_length=255, default="")  # a label chosen by whoever created it
     created_at = fields.DatetimeField(auto_now_add=True)
     last_used_at = fields.DatetimeField(null=True)  # written at most once a minute per token
@@ -80,8 +87,12 @@ class Follow(Model):
 
     id = fields.BigIntField(primary_key=True)
     ap_id = fields.CharField(max_length=512, unique=True)
-    follower = fields.ForeignKeyField("models.Account", related_name="following_rel", on_delete=fields.CASCADE)
-    target = fields.ForeignKeyField("models.Account", related_name="followers_rel", on_delete=fields.CASCADE)
+    follower: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="following_rel", on_delete=fields.CASCADE)
+    follower_id: int
+    target: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="followers_rel", on_delete=fields.CASCADE)
+    target_id: int
     state = fields.CharField(max_length=16, default="pending")  # pending | accepted
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -96,7 +107,9 @@ class Note(Model):
     id = fields.BigIntField(primary_key=True)
     key = fields.CharField(max_length=32, null=True, unique=True)  # local identifier in URLs
     ap_id = fields.CharField(max_length=512, unique=True)
-    author = fields.ForeignKeyField("models.Account", related_name="notes", on_delete=fields.CASCADE)
+    author: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField("models.Account", related_name="notes",
+                                                                      on_delete=fields.CASCADE)
+    author_id: int
     object_type = fields.CharField(max_length=64, default="Note")
     local = fields.BooleanField(default=False)
     url = fields.CharField(max_length=512, null=True)
@@ -106,11 +119,12 @@ class Note(Model):
     sensitive = fields.BooleanField(default=False)
     visibility = fields.CharField(max_length=16, default="public")  # public|unlisted|followers|direct
     in_reply_to = fields.CharField(max_length=512, null=True, db_index=True)
-    to = fields.JSONField(default=list)
-    cc = fields.JSONField(default=list)
-    mentions = fields.JSONField(default=list)  # [{"href": actor id, "name": "@user@host"}]
-    tags = fields.JSONField(default=list)
-    attachments = fields.JSONField(default=list)
+    to: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    cc: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    # [{"href": actor id, "name": "@user@host"}]
+    mentions: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
+    tags: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
+    attachments: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
     published = fields.DatetimeField(db_index=True)
     updated = fields.DatetimeField(null=True)
     deleted_at = fields.DatetimeField(null=True)
@@ -125,7 +139,9 @@ class Interaction(Model):
     id = fields.BigIntField(primary_key=True)
     ap_id = fields.CharField(max_length=512, unique=True)
     kind = fields.CharField(max_length=16)  # like | announce
-    actor = fields.ForeignKeyField("models.Account", related_name="interactions", on_delete=fields.CASCADE)
+    actor: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="interactions", on_delete=fields.CASCADE)
+    actor_id: int
     object_ap_id = fields.CharField(max_length=512, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -136,8 +152,12 @@ class Interaction(Model):
 class Block(Model):
     id = fields.BigIntField(primary_key=True)
     ap_id = fields.CharField(max_length=512, unique=True)
-    actor = fields.ForeignKeyField("models.Account", related_name="blocks_made", on_delete=fields.CASCADE)
-    target = fields.ForeignKeyField("models.Account", related_name="blocks_received", on_delete=fields.CASCADE)
+    actor: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="blocks_made", on_delete=fields.CASCADE)
+    actor_id: int
+    target: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="blocks_received", on_delete=fields.CASCADE)
+    target_id: int
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -149,8 +169,10 @@ class Report(Model):
 
     id = fields.BigIntField(primary_key=True)
     ap_id = fields.CharField(max_length=512, unique=True)
-    reporter = fields.ForeignKeyField("models.Account", related_name="reports_made", on_delete=fields.CASCADE)
-    objects = fields.JSONField(default=list)
+    reporter: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="reports_made", on_delete=fields.CASCADE)
+    reporter_id: int
+    objects: fields.JSONField[list[str]] = fields.JSONField(default=list)
     comment = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -167,14 +189,25 @@ class Notification(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    account = fields.ForeignKeyField("models.Account", related_name="notifications", on_delete=fields.CASCADE)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="notifications", on_delete=fields.CASCADE)
+    account_id: int
     kind = fields.CharField(max_length=32)
-    from_account = fields.ForeignKeyField("models.Account", related_name="+", on_delete=fields.CASCADE, null=True)
-    note = fields.ForeignKeyField("models.Note", related_name="+", on_delete=fields.CASCADE, null=True)
-    offer = fields.ForeignKeyField("models.Offer", related_name=False, on_delete=fields.CASCADE, null=True)
-    answer = fields.ForeignKeyField("models.OfferAnswer", related_name=False, on_delete=fields.CASCADE, null=True)
-    saved_search = fields.ForeignKeyField("models.SavedSearch", related_name=False, on_delete=fields.CASCADE,
-                                          null=True)
+    from_account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="+", on_delete=fields.CASCADE, null=True)
+    from_account_id: int | None
+    note: fields.ForeignKeyNullableRelation[Note] = fields.ForeignKeyField(
+        "models.Note", related_name="+", on_delete=fields.CASCADE, null=True)
+    note_id: int | None
+    offer: fields.ForeignKeyNullableRelation[Offer] = fields.ForeignKeyField(
+        "models.Offer", related_name=False, on_delete=fields.CASCADE, null=True)
+    offer_id: int | None
+    answer: fields.ForeignKeyNullableRelation[OfferAnswer] = fields.ForeignKeyField(
+        "models.OfferAnswer", related_name=False, on_delete=fields.CASCADE, null=True)
+    answer_id: int | None
+    saved_search: fields.ForeignKeyNullableRelation[SavedSearch] = fields.ForeignKeyField(
+        "models.SavedSearch", related_name=False, on_delete=fields.CASCADE, null=True)
+    saved_search_id: int | None
     read = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
@@ -190,10 +223,12 @@ class OutboundActivity(Model):
     id = fields.BigIntField(primary_key=True)
     key = fields.CharField(max_length=32, unique=True)
     ap_id = fields.CharField(max_length=512, unique=True)
-    actor = fields.ForeignKeyField("models.Account", related_name="activities", on_delete=fields.CASCADE)
+    actor: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="activities", on_delete=fields.CASCADE)
+    actor_id: int
     type = fields.CharField(max_length=32)
     visibility = fields.CharField(max_length=16, default="public")
-    payload = fields.JSONField()
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -227,8 +262,9 @@ class Delivery(Model):
     """One activity to one inbox. pending -> sent | failed | skipped."""
 
     id = fields.BigIntField(primary_key=True)
-    activity = fields.ForeignKeyField("models.OutboundActivity", related_name="deliveries",
-                                      on_delete=fields.CASCADE)
+    activity: fields.ForeignKeyRelation[OutboundActivity] = fields.ForeignKeyField(
+        "models.OutboundActivity", related_name="deliveries", on_delete=fields.CASCADE)
+    activity_id: int
     inbox = fields.CharField(max_length=512)
     host = fields.CharField(max_length=255, db_index=True)
     state = fields.CharField(max_length=16, default="pending")
@@ -249,7 +285,8 @@ class HostHealth(Model):
     """Delivery health per remote host: 7 distinct failing days -> unavailable until heard from."""
 
     host = fields.CharField(max_length=255, primary_key=True)
-    failure_days = fields.JSONField(default=list)  # ISO dates with a failure since the last success
+    # ISO dates with a failure since the last success
+    failure_days: fields.JSONField[list[str]] = fields.JSONField(default=list)
     unavailable = fields.BooleanField(default=False)
     last_success_at = fields.DatetimeField(null=True)
 

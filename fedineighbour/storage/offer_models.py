@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+if TYPE_CHECKING:  # for the type hints only: tortoise links the tables by their "models.X" names
+    from fedineighbour.storage.models import Account
 
 TOKEN_RE = re.compile(r"\w+")
 WORD_MIN = 3  # shorter words are not indexed in offer_words (search still matches them in search_text)
@@ -61,7 +64,9 @@ class Offer(Model):
     key = fields.CharField(max_length=32, null=True, unique=True)  # local identifier in /api/v1/offers/{key}
     ap_id = fields.CharField(max_length=512, unique=True)
     url = fields.CharField(max_length=512, null=True)
-    author = fields.ForeignKeyField("models.Account", related_name="offers", on_delete=fields.CASCADE)
+    author: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="offers", on_delete=fields.CASCADE)
+    author_id: int
     local = fields.BooleanField(default=True)
     town = fields.CharField(max_length=255, default="")  # the origin town's name
     town_host = fields.CharField(max_length=255, null=True)  # None for local offers
@@ -74,16 +79,18 @@ class Offer(Model):
     description = fields.TextField(default="")
     content_html = fields.TextField(default="")  # remote offers: sanitised content as received
     search_text = fields.TextField(default="")  # see search_document(), set by save()
-    terms = fields.JSONField(default=dict)  # {"type": free|loan|price|swap|time_credits, ...}
-    carpool = fields.JSONField(null=True)  # {"from", "to", "when", "seats"}
+    # {"type": free|loan|price|swap|time_credits, ...}
+    terms: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    carpool: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)  # {"from", "to", "when", "seats"}
     shares_total = fields.IntField(null=True)  # co_purchase: shares open to neighbours
     shares_taken = fields.IntField(default=0)
     available_from = fields.DatetimeField(null=True)
     available_until = fields.DatetimeField(null=True)
     expires_at = fields.DatetimeField(null=True)
     status = fields.CharField(max_length=16, default="open")  # open | reserved | done | closed
-    reserved_for = fields.ForeignKeyField("models.Account", related_name=False, on_delete=fields.SET_NULL,
-                                          null=True)
+    reserved_for: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name=False, on_delete=fields.SET_NULL, null=True)
+    reserved_for_id: int | None
     return_by = fields.DatetimeField(null=True)  # a loan marked done: when the thing comes back
     return_reminded_at = fields.DatetimeField(null=True)
     exact_lat = fields.FloatField(null=True)  # local offers only, never published
@@ -92,7 +99,8 @@ class Offer(Model):
     lon = fields.FloatField()
     lat_band = fields.IntField(default=0)  # lat_band(lat), set by save()
     neighbourhood = fields.CharField(max_length=255, default="")
-    ap_data = fields.JSONField(null=True)  # remote offers: the FEP-0837 object as received
+    # remote offers: the FEP-0837 object as received
+    ap_data: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     published = fields.DatetimeField()
     updated = fields.DatetimeField(null=True)
     deleted_at = fields.DatetimeField(null=True)
@@ -149,7 +157,9 @@ class OfferWord(Model):
     repeated here, so a common word asked with a kind still finds few rows."""
 
     id = fields.BigIntField(primary_key=True)
-    offer = fields.ForeignKeyField("models.Offer", related_name="words", on_delete=fields.CASCADE)
+    offer: fields.ForeignKeyRelation[Offer] = fields.ForeignKeyField(
+        "models.Offer", related_name="words", on_delete=fields.CASCADE)
+    offer_id: int
     word = fields.CharField(max_length=WORD_MAX)
     kind = fields.CharField(max_length=16)
 
@@ -164,8 +174,12 @@ class OfferAnswer(Model):
 
     id = fields.BigIntField(primary_key=True)
     ap_id = fields.CharField(max_length=512, null=True, unique=True)  # remote answers, or ours once sent
-    offer = fields.ForeignKeyField("models.Offer", related_name="answers", on_delete=fields.CASCADE)
-    author = fields.ForeignKeyField("models.Account", related_name="offer_answers", on_delete=fields.CASCADE)
+    offer: fields.ForeignKeyRelation[Offer] = fields.ForeignKeyField(
+        "models.Offer", related_name="answers", on_delete=fields.CASCADE)
+    offer_id: int
+    author: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="offer_answers", on_delete=fields.CASCADE)
+    author_id: int
     kind = fields.CharField(max_length=16, default="answer")  # answer | join
     message = fields.TextField(default="")
     shares = fields.IntField(default=0)  # join: how many shares
@@ -183,7 +197,9 @@ class OfferMedia(Model):
     """A photo of an offer. Local files live in the media store under `path`, remote ones at `remote_url`."""
 
     id = fields.BigIntField(primary_key=True)
-    offer = fields.ForeignKeyField("models.Offer", related_name="media", on_delete=fields.CASCADE)
+    offer: fields.ForeignKeyRelation[Offer] = fields.ForeignKeyField(
+        "models.Offer", related_name="media", on_delete=fields.CASCADE)
+    offer_id: int
     path = fields.CharField(max_length=512, default="")
     remote_url = fields.CharField(max_length=1024, null=True)
     mime = fields.CharField(max_length=64)
@@ -203,7 +219,9 @@ class Home(Model):
     """The home point of a resident, set through the API. Exact, never published."""
 
     id = fields.BigIntField(primary_key=True)
-    account = fields.OneToOneField("models.Account", related_name="home", on_delete=fields.CASCADE)
+    account: fields.OneToOneRelation[Account] = fields.OneToOneField(
+        "models.Account", related_name="home", on_delete=fields.CASCADE)
+    account_id: int
     lat = fields.FloatField()
     lon = fields.FloatField()
     updated_at = fields.DatetimeField(auto_now=True)
@@ -216,9 +234,12 @@ class SavedSearch(Model):
     """A search a resident keeps: new matching offers, local or remote, notify them."""
 
     id = fields.BigIntField(primary_key=True)
-    account = fields.ForeignKeyField("models.Account", related_name="saved_searches", on_delete=fields.CASCADE)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="saved_searches", on_delete=fields.CASCADE)
+    account_id: int
     name = fields.CharField(max_length=255, default="")
-    query = fields.JSONField(default=dict)  # the parameters of GET /api/v1/offers/search
+    # the parameters of GET /api/v1/offers/search
+    query: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     last_notified_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -117,6 +117,7 @@ async def outbox(request: Request) -> Response:
         return to_ap.activity(f"{n.ap_id}/activity", "Create", account, to_ap.note_object(n, account, context=False),
                               to=to, cc=cc, published=n.published)
 
+    assert account.outbox is not None  # a local account: accounts.py stores the URL at creation
     return await paged_outbox(request, account.outbox, query, create)
 
 
@@ -143,6 +144,7 @@ async def _follow_collection(request: Request, followers: bool) -> Response:
     if denied := await _authorized_fetch_denied(request):
         return denied
     base = account.followers_url if followers else account.following_url
+    assert base is not None  # a local account: accounts.py stores the URLs at creation
     query = (Follow.filter(target_id=account.id, state="accepted") if followers
              else Follow.filter(follower_id=account.id, state="accepted"))
     total = await query.count()

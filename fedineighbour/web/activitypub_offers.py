@@ -47,6 +47,7 @@ async def town_outbox(request: Request, town: Account) -> Response:
     from fedineighbour.web.activitypub import paged_outbox  # activitypub routes the town's outbox here
 
     rt = request.app.state.rt
+    assert town.outbox is not None  # a local account: accounts.py stores the URL at creation
     now = datetime.now(UTC)
     query = Offer.filter(Q(expires_at__gt=now) | Q(expires_at=None), local=True, deleted_at=None,
                          visibility__in=LISTED, status__in=("open", "reserved")).select_related("author")

@@ -253,9 +253,10 @@ async def home(request: Request, me: Account | None) -> Response:
         row = await offers.set_home(ex, me, await json_body(request))
         point = (row.lat, row.lon)
     else:
-        point = await offers.home_of(me)
-        if point is None:
+        home = await offers.home_of(me)
+        if home is None:
             return error(404, "no home set")
+        point = home
     published = ex.fuzzer.fuzz(me.ap_id, *point)
     return JSONResponse(home_json(*point, published, ex.town.neighbourhood_of(*published)))
 

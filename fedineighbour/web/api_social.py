@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -83,7 +85,7 @@ async def answer_follow_request(request: Request, me: Account) -> Response:
 @authenticated
 async def update_me(request: Request, me: Account) -> Response:
     data = await json_body(request)
-    changes = {}
+    changes: dict[str, Any] = {}
     for flag in ("locked", "hide_collections"):
         if flag in data:
             if not isinstance(data[flag], bool):

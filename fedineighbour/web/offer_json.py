@@ -91,6 +91,8 @@ def home_json(lat: float, lon: float, published: tuple[float, float], neighbourh
 
 
 def notification_json(n: Notification, host: str) -> dict[str, Any]:
+    """An exchange notification (its kind is one of EXCHANGE_KINDS): these always carry their offer."""
+    assert n.offer is not None
     return {"id": n.id, "type": n.kind, "created_at": iso(n.created_at), "read": n.read,
             "offer": {"id": n.offer.ap_id, "key": n.offer.key, "title": n.offer.title, "kind": n.offer.kind,
                       "purpose": n.offer.purpose},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -9,7 +11,7 @@ from fedineighbour.neighbourhood.visibility import visible_notes
 from fedineighbour.storage.models import Account, Follow, Note
 
 
-def html(request: Request, name: str, status: int = 200, **context) -> Response:
+def html(request: Request, name: str, status: int = 200, **context: Any) -> Response:
     body = request.app.state.templates.render(request, name, **context)
     return HTMLResponse(body, status_code=status, headers={"Vary": "Accept, Accept-Language"})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from babel.dates import format_datetime
 from babel.support import Translations
@@ -41,13 +42,15 @@ class Templates:
         if lang not in self._envs:
             env = Environment(loader=PackageLoader("fedineighbour", "templates"),
                               autoescape=select_autoescape(["html"]), extensions=["jinja2.ext.i18n"])
-            env.install_gettext_translations(Translations.load(str(LOCALE_DIR), [lang]), newstyle=True)
+            # added by the jinja2.ext.i18n extension at run time, so Environment's type does not declare it
+            env.install_gettext_translations(  # type: ignore[attr-defined]
+                Translations.load(str(LOCALE_DIR), [lang]), newstyle=True)
             env.filters["datetime"] = lambda dt: format_datetime(dt, format="medium", locale=lang) if dt else ""
             env.filters["http_url"] = http_url
             self._envs[lang] = env
         return self._envs[lang]
 
-    def render(self, request: Request, name: str, **context) -> str:
+    def render(self, request: Request, name: str, **context: Any) -> str:
         lang = pick_language(request, self.settings.instance.language)
         return self.env(lang).get_template(name).render(lang=lang, instance=self.settings.instance,
                                                        town=self.settings.town, **context)

@@ -331,7 +331,7 @@ def proposal_of(d: dict, types: tuple[str, ...], location: dict | None, end_time
         return None
     price = _number_text(data.get("price"))
     currency = str_of(data.get("currency"))
-    reciprocal = None
+    reciprocal: dict[str, Any] | None = None
     if price:
         reciprocal = {"type": "Intent", "action": "transfer", "resourceConformsTo": None}
         reciprocal["currency"] = currency
@@ -358,7 +358,7 @@ def describe_webfinger(d: dict) -> dict:
     for link in d.get("links") or []:
         if not isinstance(link, dict) or not isinstance(link.get("href"), str):
             continue
-        rel, media = link.get("rel"), link.get("type") if isinstance(link.get("type"), str) else ""
+        rel, media = link.get("rel"), link["type"] if isinstance(link.get("type"), str) else ""
         if rel == "self" and actor is None and ("activity+json" in media or "ld+json" in media or not media):
             actor = link["href"]
         elif rel == "http://webfinger.net/rel/profile-page" and profile is None:
@@ -376,7 +376,7 @@ def describe_nodeinfo(d: dict) -> dict:
     software = d["software"]
     users = d.get("usage", {}).get("users") if isinstance(d.get("usage"), dict) else None
     total = users.get("total") if isinstance(users, dict) else None
-    metadata = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
+    metadata = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
     return {
         "kind": "nodeinfo", "type": "NodeInfo", "schema_version": d["version"],
         "software": str_of(software.get("name")), "version": str_of(software.get("version")),

@@ -193,7 +193,7 @@ def _actor(d: dict) -> ParsedActor:
     ap_id = _required_id(d)
     if not is_http_url(ap_id):
         raise Unsupported("actor id is not an http(s) URL")
-    endpoints = d.get("endpoints") if isinstance(d.get("endpoints"), dict) else {}
+    endpoints = d["endpoints"] if isinstance(d.get("endpoints"), dict) else {}
     key_id, pem = _public_key(d.get("publicKey"), ap_id)
     summary = text_of(d, "summary")
     return ParsedActor(

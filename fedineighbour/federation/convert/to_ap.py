@@ -40,6 +40,7 @@ def actor_document(account: Account, urls: Urls) -> dict[str, Any]:
 
 def addressing(note: Note, author: Account) -> tuple[list[str], list[str]]:
     mentions = [m["href"] for m in note.mentions or []]
+    assert author.followers_url is not None  # the author is local: accounts.py stores the URL at creation
     if note.visibility == "public":
         return [AS_PUBLIC], [author.followers_url, *mentions]
     if note.visibility == "unlisted":

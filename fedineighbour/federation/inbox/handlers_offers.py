@@ -277,7 +277,7 @@ def _agreement_target(raw: dict) -> tuple[str | None, str | None]:
         return None, None
     stipulates = next((s for s in as_list(agreement.get("stipulates")) if isinstance(s, dict)), {})
     satisfies = id_of(stipulates.get("satisfies"))
-    quantity = stipulates.get("resourceQuantity") if isinstance(stipulates.get("resourceQuantity"), dict) else {}
+    quantity = stipulates["resourceQuantity"] if isinstance(stipulates.get("resourceQuantity"), dict) else {}
     value = quantity.get("hasNumericalValue")
     return (satisfies.split("#", 1)[0] if satisfies else None), (str(value) if isinstance(value, int | float)
                                                                   else str_of(value))

@@ -263,8 +263,9 @@ class InboxWriter:
         postgres = self.postgres
         conn = connections.get("default")
         for sql, values, chunk in insert_statements(rows, postgres=postgres):
-            direct = self._direct is not None and sum(len(row[3]) for row in chunk) <= DIRECT_MAX_BYTES
-            if direct and self._direct.try_execute(sql, values):
+            small = sum(len(row[3]) for row in chunk) <= DIRECT_MAX_BYTES
+            direct = self._direct if self._direct is not None and small else None
+            if direct is not None and direct.try_execute(sql, values):
                 self._direct_rows += len(chunk)
             else:
                 await conn.execute_query(sql, values)

@@ -19,10 +19,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tortoise import connections
 from tortoise.transactions import in_transaction
@@ -188,7 +188,9 @@ class DeliveryWorker:
         await self.rt.policy.refresh()
         if force or time.monotonic() - self._unavailable_at > UNAVAILABLE_TTL:
             self._unavailable_at = time.monotonic()
-            self._unavailable = set(await HostHealth.filter(unavailable=True).values_list("host", flat=True))
+            # tortoise types values_list(flat=True) as a list of tuples: it is a list of the column's values
+            hosts = cast(list[str], await HostHealth.filter(unavailable=True).values_list("host", flat=True))
+            self._unavailable = set(hosts)
 
     def _health_changed(self, alive: set[str], unavailable: set[str]) -> None:
         self._unavailable = (self._unavailable - alive) | unavailable
@@ -229,7 +231,7 @@ class DeliveryWorker:
         skipped: list[int] = []
         others: list[tuple[Claimed, str, str, float]] = []  # (row, action, error, delay)
         for row, (what, outcome, error) in zip(rows, results, strict=True):
-            if what == "skipped":
+            if what == "skipped" or outcome is None:  # only a skipped row has no outcome
                 skipped.append(row.id)
                 continue
             decision = decide(row.attempts + 1, outcome, max_attempts=fed.max_attempts)
@@ -275,7 +277,7 @@ class DeliveryWorker:
                         [state, sqlite_ts(now) if state == "sent" else None, *chunk])
 
 
-async def _cached(cache: dict, key: Any, load) -> Any:
+async def _cached(cache: dict[Any, asyncio.Future[Any]], key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
     """cache[key], loaded once however many deliveries ask for it at the same moment; a failed load is
     forgotten (the next one tries again)."""
     loading = cache.get(key)
@@ -295,7 +297,7 @@ class HostHealthWriter:
     """Writes delivery outcomes to host_health in the order they happened, off the delivery path: every
     HEALTH_INTERVAL at most, successes coalesced into one mark_host_alive, failures as record_failure_day."""
 
-    def __init__(self, threshold: int, on_change=None) -> None:
+    def __init__(self, threshold: int, on_change: Callable[[set[str], set[str]], None] | None = None) -> None:
         self.threshold = threshold
         self.on_change = on_change  # (alive hosts, hosts now unavailable) -> None
         self._events: list[tuple[bool, set[str]]] = []  # (alive?, hosts)

@@ -54,7 +54,7 @@ class AlreadyProcessed(Exception):
 async def federate_note_event(rt: Runtime, event: DomainEvent, keys: ActivityKeys) -> None:
     verb = NOTE_VERBS.get(event.kind)
     note = await Note.get_or_none(id=event.note_id) if verb and event.note_id else None
-    if note is None or (note.deleted_at is not None and verb != "Delete"):
+    if verb is None or note is None or (note.deleted_at is not None and verb != "Delete"):
         return  # a post deleted meanwhile: its Delete event follows, a Create or Update of it would be empty
     author = await Account.get(id=note.author_id)
     await publish.publish_note(rt, note, author, verb, key=keys())

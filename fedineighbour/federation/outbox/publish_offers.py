@@ -86,6 +86,7 @@ async def publish_offer(rt: Runtime, offer: Offer, verb: str, keys: Keys) -> Non
 
 
 def announce_document(rt: Runtime, offer: Offer, author_id: str, town: Account) -> dict[str, Any]:
+    assert town.followers_url is not None  # our town Group: accounts.py stores the URL at creation
     return to_ap.activity(rt.urls.activity(announce_key(offer)), "Announce", town, offer.ap_id,
                           to=[AS_PUBLIC], cc=[town.followers_url, author_id], published=offer.published)
 
@@ -210,7 +211,7 @@ async def publish_decision(rt: Runtime, answer: OfferAnswer, accepted: bool, rea
     key = key or publish.new_key()
     extra: dict[str, Any] = {}
     if accepted:
-        proposed = received.get("object") if isinstance(received.get("object"), dict) else {}
+        proposed = received["object"] if isinstance(received.get("object"), dict) else {}
         quantity = ((proposed.get("stipulates") or {}).get("resourceQuantity") or {}).get("hasNumericalValue") or 1
         extra["result"] = agreement(offer, quantity, agreement_id=f"{offer.ap_id}/agreements/{answer.id}")
     elif reason:

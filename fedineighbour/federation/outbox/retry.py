@@ -89,10 +89,11 @@ def decide(
         now = datetime.now(UTC)
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    asked = parse_retry_after(outcome.retry_after, now)
-    if asked is not None and asked > delay:
-        delay = asked
-        what += f", Retry-After {outcome.retry_after.strip()}"
+    if outcome.retry_after is not None:
+        asked = parse_retry_after(outcome.retry_after, now)
+        if asked is not None and asked > delay:
+            delay = asked
+            what += f", Retry-After {outcome.retry_after.strip()}"
     return Decision("retry", delay=min(delay, MAX_DELAY), reason=what)
 
 

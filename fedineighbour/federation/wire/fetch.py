@@ -187,7 +187,8 @@ class Fetcher:
                                          resp.status, kind="content_type", url=str(current))
                     body = await self._read_capped(resp, current)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                if isinstance(exc, TimeoutError) and asyncio.current_task().cancelling():
+                task = asyncio.current_task()  # never None here: this runs in a task
+                if isinstance(exc, TimeoutError) and task is not None and task.cancelling():
                     raise  # the chain's deadline (fetch_json), not this hop's own timeout
                 raise self._network_error(exc, current) from None
             return str(current), self._parse(body, current)

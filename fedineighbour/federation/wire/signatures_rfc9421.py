@@ -78,11 +78,20 @@ def _int_param(params: Mapping[str, Any], name: str) -> int | None:
     return value
 
 
+def _parse_dictionary(value: str) -> dict[str, Any]:
+    """A structured-field Dictionary (RFC 8941). http-sf types its members as any item, but a parsed Dictionary
+    always holds (value, params) pairs: callers unpack them and treat a TypeError or ValueError as malformed."""
+    parsed = http_sf.parse(value.encode(), tltype="dictionary")
+    if not isinstance(parsed, dict):
+        raise ValueError("not a dictionary")
+    return parsed
+
+
 def parse_signatures(headers: Mapping[str, str]) -> list[Rfc9421Signature] | str:
     """The usable signatures of a request (lower-cased headers), or a reason when there is none."""
     try:
-        inputs = http_sf.parse(headers["signature-input"].encode(), tltype="dictionary")
-        values = http_sf.parse(headers["signature"].encode(), tltype="dictionary")
+        inputs = _parse_dictionary(headers["signature-input"])
+        values = _parse_dictionary(headers["signature"])
     except Exception:
         return "malformed signature"
     found = []
@@ -125,7 +134,7 @@ def content_digest_problem(value: str | None, body: bytes) -> str | None:
     if value is None:
         return "missing content-digest"
     try:
-        members = http_sf.parse(value.encode(), tltype="dictionary")
+        members = _parse_dictionary(value)
     except Exception:
         return "malformed content-digest"
     checked = 0
@@ -227,7 +236,7 @@ def sign_request_rfc9421(method: str, url: str, body: bytes | None, key_id: str,
     out = {k: v for k, v in (headers or {}).items() if k.lower() not in _OWN_HEADERS}
     created = int(now())
     out["Date"] = email.utils.formatdate(created, usegmt=True)
-    components = DEFAULT_COMPONENTS
+    components: tuple[str, ...] = DEFAULT_COMPONENTS
     if body is not None:
         out["Content-Digest"] = f"sha-256=:{base64.b64encode(hashlib.sha256(body).digest()).decode()}:"
         components += ("content-digest",)

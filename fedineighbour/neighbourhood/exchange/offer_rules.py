@@ -197,7 +197,7 @@ def validate_offer(data: dict[str, Any], *, now: datetime, current: dict[str, An
     partial = current is not None
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
-    if partial:
+    if current is not None:
         for field in ("purpose", "kind"):
             if field in data and data[field] != current[field]:
                 errors[field] = "cannot be changed: close this post and write a new one"
@@ -240,7 +240,7 @@ def validate_offer(data: dict[str, Any], *, now: datetime, current: dict[str, An
             shares = _int(data.get("shares_total", DEFAULT_SHARES), 1, 100)
             if shares is None:
                 errors["shares_total"] = "a whole number from 1 to 100"
-            elif partial and shares < current.get("shares_taken", 0):
+            elif current is not None and shares < current.get("shares_taken", 0):
                 errors["shares_total"] = f"{current['shares_taken']} shares are already taken"
             else:
                 out["shares_total"] = shares

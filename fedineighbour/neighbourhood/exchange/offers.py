@@ -89,7 +89,7 @@ async def _exact_point(ex: Exchange, author: Account, values: dict[str, Any]) ->
         home = await Home.get_or_none(account_id=author.id)
         if home is None:
             raise OfferInvalid({"use_home": "no home set: PATCH /api/v1/accounts/me/home first"})
-        point = (home.lat, home.lon)
+        point: tuple[float, float] | None = (home.lat, home.lon)
     else:
         point = values.get("location")
     if point is not None and ex.town.outside(*point):
@@ -97,7 +97,8 @@ async def _exact_point(ex: Exchange, author: Account, values: dict[str, Any]) ->
     return point
 
 
-def _place_fields(ex: Exchange, author: Account, point: tuple[float, float], neighbourhood: str | None):
+def _place_fields(ex: Exchange, author: Account, point: tuple[float, float], neighbourhood: str | None
+                  ) -> dict[str, Any]:
     lat, lon = ex.fuzzer.fuzz(author.ap_id, *point)
     # Named from the published point: the name of the exact one would tell on which side of the fuzz it is.
     return {"exact_lat": point[0], "exact_lon": point[1], "lat": lat, "lon": lon,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tortoise.transactions import in_transaction
@@ -72,6 +73,7 @@ def _clean(raw: bytes, alt: str) -> Photo:
         raise OfferDenied(413, f"a photo is at most {MAX_BYTES // (1024 * 1024)} MB")
     probe = _open(raw)
     fmt = probe.format
+    assert fmt in FORMATS  # _open refuses any other format
     image = ImageOps.exif_transpose(probe)
     # reducing_gap: shrink by a whole factor (Image.reduce) first, then resample the rest with LANCZOS
     image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
@@ -84,9 +86,9 @@ def _clean(raw: bytes, alt: str) -> Photo:
     image = image.copy()
     image.info = {}  # no EXIF, XMP, ICC, text chunks: nothing but pixels goes out
     out = io.BytesIO()
-    options = {"JPEG": {"quality": 85, "optimize": True}, "PNG": {"optimize": True},
-               "WEBP": {"quality": 85}}[fmt]
-    image.save(out, fmt, **options)
+    options: dict[str, dict[str, Any]] = {"JPEG": {"quality": 85, "optimize": True}, "PNG": {"optimize": True},
+                                          "WEBP": {"quality": 85}}
+    image.save(out, fmt, **options[fmt])
     return Photo(out.getvalue(), FORMATS[fmt], image.width, image.height, alt)
 
 

@@ -29,6 +29,7 @@ are not listed.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -59,7 +60,8 @@ class _Sql:
     """Numbered placeholders (?n for SQLite, $n for asyncpg), so one fragment can be used several times."""
 
     def __init__(self, postgres: bool) -> None:
-        self.postgres, self.values = postgres, []
+        self.postgres = postgres
+        self.values: list[Any] = []
 
     def __call__(self, value: Any) -> str:
         self.values.append(value)
@@ -121,9 +123,10 @@ def build_sql(query: SearchQuery, *, rows: str, viewer_id: int | None, now: date
         lat_col, lon_col = "COALESCE(exact_lat, lat)", "COALESCE(exact_lon, lon)"
         if rows == "own":
             where.append(f"listed = {p(True)}")
-    radius = radius_km if radius_km is not None else query.radius_km
+    # parse_search sets lat, lon and radius_km together: the radius is read only when there is a point
+    radius = radius_km if radius_km is not None else (query.radius_km or 0.0)
     distance = None
-    if query.lat is not None:
+    if query.lat is not None and query.lon is not None:
         distance = _distance_sql(p, query.lat, query.lon, lat_col, lon_col)
         if rows == "others":
             min_lat, max_lat, min_lon, max_lon = bounding_box(query.lat, query.lon, radius)
@@ -261,7 +264,7 @@ class _Runner:
         return await self.rows("others")
 
 
-def _sort_key(order: str):
+def _sort_key(order: str) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
     if order == "distance":
         return lambda r: (r[1], r[0])
     return lambda r: (_as_datetime(r[1]), r[0])

@@ -185,6 +185,7 @@ def matches(query: SearchQuery, offer: Offer, now: datetime, *, listed_only: boo
             return False
     if any(f" {w}" not in (offer.search_text or "") for w in query.words):
         return False
-    if query.lat is not None and flat_km(query.lat, query.lon, offer.lat, offer.lon) > (query.radius_km or 0):
+    if query.lat is not None and query.lon is not None and \
+            flat_km(query.lat, query.lon, offer.lat, offer.lon) > (query.radius_km or 0):
         return False
     return True

@@ -13,15 +13,19 @@ migration state only, and the database sees nothing but DROP INDEX and CREATE IN
 from tortoise import fields, migrations
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
+from tortoise.migrations.schema_editor.base import BaseSchemaEditor
+from tortoise.migrations.schema_generator.state import State
 
 
 class AlterFieldState(ops.AlterField):
     """AlterField for the migration state only: dropping db_index is done by the RunSQL below."""
 
-    async def database_forward(self, app_label, old_state, new_state, state_editor=None) -> None:
+    async def database_forward(self, app_label: str, old_state: State, new_state: State,
+                               state_editor: BaseSchemaEditor | None = None) -> None:
         return None
 
-    async def database_backward(self, app_label, old_state, new_state, state_editor=None) -> None:
+    async def database_backward(self, app_label: str, old_state: State, new_state: State,
+                                state_editor: BaseSchemaEditor | None = None) -> None:
         return None
 
 

@@ -8,19 +8,24 @@ The field is added to the migration state only, and the column with a default fo
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
+from tortoise.migrations.schema_editor.base import BaseSchemaEditor
+from tortoise.migrations.schema_generator.state import State
+from tortoise.migrations.schema_generator.state_apps import StateApps
 
 
 class AddFieldState(ops.AddField):
     """AddField for the migration state only: the column is added by the RunPython below."""
 
-    async def database_forward(self, app_label, old_state, new_state, state_editor=None) -> None:
+    async def database_forward(self, app_label: str, old_state: State, new_state: State,
+                               state_editor: BaseSchemaEditor | None = None) -> None:
         return None
 
-    async def database_backward(self, app_label, old_state, new_state, state_editor=None) -> None:
+    async def database_backward(self, app_label: str, old_state: State, new_state: State,
+                                state_editor: BaseSchemaEditor | None = None) -> None:
         return None
 
 
-async def add_hide_collections(apps, state_editor) -> None:
+async def add_hide_collections(apps: StateApps, state_editor: BaseSchemaEditor) -> None:
     false = "false" if state_editor.client.capabilities.dialect == "postgres" else "0"
     kind = "BOOL" if state_editor.client.capabilities.dialect == "postgres" else "INT"
     await state_editor.client.execute_script(

@@ -10,6 +10,8 @@ SQLite has no NOTIFY: nothing changes there (queue_signals watches PRAGMA data_v
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
+from tortoise.migrations.schema_editor.base import BaseSchemaEditor
+from tortoise.migrations.schema_generator.state import State
 
 # queue -> table, as storage/queue_signals.QUEUE_TABLES (copied: a migration must not change when the code does)
 QUEUES = {"inbox": "inbox_items", "delivery": "deliveries", "events": "domain_events"}
@@ -36,11 +38,13 @@ BACKWARD = [f'DROP TRIGGER IF EXISTS "{table}_notify" ON "{table}"' for table in
 class PostgresOnlySQL(ops.RunSQL):
     """RunSQL on PostgreSQL; nothing on SQLite."""
 
-    async def database_forward(self, app_label, old_state, new_state, state_editor=None) -> None:
+    async def database_forward(self, app_label: str, old_state: State, new_state: State,
+                               state_editor: BaseSchemaEditor | None = None) -> None:
         if state_editor is not None and state_editor.client.capabilities.dialect == "postgres":
             await super().database_forward(app_label, old_state, new_state, state_editor)
 
-    async def database_backward(self, app_label, old_state, new_state, state_editor=None) -> None:
+    async def database_backward(self, app_label: str, old_state: State, new_state: State,
+                                state_editor: BaseSchemaEditor | None = None) -> None:
         if state_editor is not None and state_editor.client.capabilities.dialect == "postgres":
             await super().database_backward(app_label, old_state, new_state, state_editor)
 
