@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from fedineighbour.composition import build_registry
 from fedineighbour.federation.convert.from_ap import Unsupported
 from fedineighbour.federation.inbox.handlers_content import on_create
 from fedineighbour.federation.inbox.handlers_follow import on_undo_follow, on_undo_interaction, on_undo_other
-from fedineighbour.federation.inbox.registry import DuplicateHandler, Registry, build_registry
+from fedineighbour.federation.inbox.registry import DuplicateHandler, Registry
 from fedineighbour.federation.inbox.worker import InboxWorker
 from fedineighbour.storage.models import (
     Account,

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fedineighbour.composition import build_registry
 from fedineighbour.config import TownSettings
 from fedineighbour.federation.convert.from_ap import Unsupported
 from fedineighbour.federation.convert.offers_to_ap import offer_object
-from fedineighbour.federation.inbox.registry import build_registry
 from fedineighbour.federation.inbox.worker import InboxWorker
 from fedineighbour.federation.outbox.publish import new_key
 from fedineighbour.neighbourhood.accounts import ensure_system_actors
@@ -392,7 +392,7 @@ async def test_offer_addressed_to_a_collection_on_another_server_is_not_wanted(h
 
 async def test_offer_announced_later_by_a_neighbouring_town_enters_the_town_search_once(here):
     from fedineighbour.federation.convert.from_ap import parse_object
-    from fedineighbour.federation.inbox.handlers_offers import store_remote_offer
+    from fedineighbour.federation.inbox.offers_store import store_remote_offer
 
     maud = await remote(here, "https://market.example", "maud")
     group = await remote(here, "https://b.example", "town", "Group")
