@@ -13,6 +13,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tortoise import connections
+from tortoise.exceptions import IntegrityError
 
 from fedineighbour.composition import build_registry
 from fedineighbour.config import TownSettings
@@ -456,3 +458,45 @@ async def test_a_failing_conversion_is_retried_and_visible_meanwhile(here, monke
     assert create.key == f"e{event.id}" and create.payload["object"]["id"] == offer.ap_id
     await event.refresh_from_db()
     assert (event.state, event.attempts) == ("processed", 2)
+
+
+async def _refuse_inserts(here, table: str) -> None:
+    """A real database error on every insert into `table` (a trigger): a failure half-way through a write."""
+    conn = connections.get("default")
+    if here.rt.is_postgres:
+        await conn.execute_script(
+            "CREATE FUNCTION refuse_insert() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'injected failure' USING ERRCODE = 'check_violation'; END $$ LANGUAGE plpgsql; "
+            f"CREATE TRIGGER refuse_insert BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_insert();")
+    else:
+        await conn.execute_script(f"CREATE TRIGGER refuse_insert BEFORE INSERT ON {table} "
+                                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;")
+
+
+async def _allow_inserts(here, table: str) -> None:
+    await connections.get("default").execute_script(
+        f"DROP TRIGGER refuse_insert ON {table}; DROP FUNCTION refuse_insert();" if here.rt.is_postgres
+        else "DROP TRIGGER refuse_insert;")
+
+
+@pytest.mark.parametrize("failing", ["offer_media", "domain_events"])
+async def test_a_remote_offer_failing_half_way_leaves_nothing_stored(here, failing):
+    """The offer, its photos and its `offer.created` event are written together: a database error on the photos
+    or on the event (after the offer's row was written) stores none of them; the retry stores all three."""
+    from fedineighbour.storage.event_models import DomainEvent
+    from fedineighbour.storage.offer_models import OfferMedia
+
+    _group, _bob = await neighbour(here)
+    doc = their_offer("https://b.example", "bob")
+    doc["attachment"] = [{"type": "Image", "mediaType": "image/jpeg", "url": "https://b.example/m/1.jpg",
+                          "name": "Plants"}]
+    await _refuse_inserts(here, failing)
+    with pytest.raises(IntegrityError):
+        await handle(here, create_of(doc))
+    assert (await Offer.all().count(), await OfferMedia.all().count(), await DomainEvent.all().count()) == (0, 0, 0)
+
+    await _allow_inserts(here, failing)
+    await handle(here, create_of(doc))  # the inbox worker's retry
+    offer = await Offer.get(ap_id=doc["id"])
+    assert await OfferMedia.filter(offer_id=offer.id).count() == 1
+    assert await DomainEvent.filter(offer_id=offer.id).values_list("kind", flat=True) == ["offer.created"]
