@@ -19,9 +19,9 @@ from fedineighbour.federation.actors import ActorError, get_actor, resolve_accou
 from fedineighbour.federation.convert.ap_json import as_list, id_of, types_of
 from fedineighbour.federation.convert.from_ap import Unsupported, parse_object
 from fedineighbour.federation.domain_policy import host_of
-from fedineighbour.federation.inbox.offers_store import store_remote_offer
 from fedineighbour.federation.outbox import publish
 from fedineighbour.federation.outbox.publish_offers import town_account
+from fedineighbour.federation.remote_offers import store_remote_offer
 from fedineighbour.federation.town_info import TownInfo, town_of
 from fedineighbour.federation.wire.fetch import FetchError
 from fedineighbour.neighbourhood.addresses import TOWN_USERNAME

@@ -394,7 +394,7 @@ async def test_offer_addressed_to_a_collection_on_another_server_is_not_wanted(h
 
 async def test_offer_announced_later_by_a_neighbouring_town_enters_the_town_search_once(here):
     from fedineighbour.federation.convert.from_ap import parse_object
-    from fedineighbour.federation.inbox.offers_store import store_remote_offer
+    from fedineighbour.federation.remote_offers import store_remote_offer
 
     maud = await remote(here, "https://market.example", "maud")
     group = await remote(here, "https://b.example", "town", "Group")

@@ -10,9 +10,9 @@ from tortoise.transactions import in_transaction
 from fedineighbour.federation.actors import ActorError, get_actor
 from fedineighbour.federation.convert.from_ap import ParsedActivity, ParsedObject, Unsupported, parse_object
 from fedineighbour.federation.domain_policy import host_of
-from fedineighbour.federation.inbox.offers_store import store_remote_offer
 from fedineighbour.federation.inbox.registry import Context, Registry
 from fedineighbour.federation.inbox.screen import NOT_ADDRESSED, local_addressees
+from fedineighbour.federation.remote_offers import store_remote_offer
 from fedineighbour.federation.wire.fetch import FetchError
 from fedineighbour.neighbourhood.addresses import PUBLIC_ALIASES
 from fedineighbour.neighbourhood.notifications import notify

@@ -1,6 +1,6 @@
 """Offers coming in: remote offers and requests (Create/Update/Delete of a Proposal), replies to our offers
 (answers), FEP-0837 Offer(Agreement) and the Accept/Reject of those our residents sent. Each is one entry of
-the registry (see dispatch.py for the kinds); storing an offer is offers_store.py's job."""
+the registry (see dispatch.py for the kinds); storing an offer is federation/remote_offers.py's job."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from fedineighbour.federation.convert.ap_json import as_list, id_of, str_of
 from fedineighbour.federation.convert.from_ap import ParsedObject, Unsupported
 from fedineighbour.federation.domain_policy import host_of
 from fedineighbour.federation.inbox.dispatch import ANSWER, OFFER, PROPOSAL
-from fedineighbour.federation.inbox.offers_store import answer_text, store_remote_offer, update_remote_offer
 from fedineighbour.federation.inbox.registry import Context, Registry
 from fedineighbour.federation.outbox.publish_offers import publish_decision
+from fedineighbour.federation.remote_offers import answer_text, store_remote_offer, update_remote_offer
 from fedineighbour.neighbourhood.exchange.answers import answer_offer, decided, join_offer, withdraw_answer
 from fedineighbour.neighbourhood.exchange.offer_rules import OfferInvalid
 from fedineighbour.neighbourhood.exchange.offers import OfferDenied

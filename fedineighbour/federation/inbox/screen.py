@@ -47,7 +47,7 @@ async def creates_for_nobody(rt: Runtime, activities: Mapping[int, ParsedActivit
 async def may_concern_us(rt: Runtime, activity: ParsedActivity, actor: Account) -> bool:
     """Whether a Create might be kept here, judged from what was given (the activity's to/cc/audience, an
     embedded copy's addressing) and our follows, before its object is fetched. A superset of what store_note
-    and offers_store.wanted_here accept: a local addressee or parent, a local follower of the actor, a local
+    and remote_offers.wanted_here accept: a local addressee or parent, a local follower of the actor, a local
     follow of a followers collection it is addressed to, or our town following someone on the actor's server."""
     obj = activity.object if isinstance(activity.object, ParsedObject) else None
     audience = {*activity.to, *activity.cc, *ids_of(activity.raw.get("audience"))}
