@@ -118,7 +118,10 @@ def test_build_registry_covers_every_handled_type_once():
     assert {("Follow", "*"), ("Accept", "*"), ("Reject", "*"), ("Undo", "Follow"), ("Undo", "Like"),
             ("Undo", "Announce"), ("Undo", "Block"), ("Undo", "*"), ("Block", "*"), ("Create", "*"),
             ("Update", "*"), ("Delete", "*"), ("Like", "*"), ("EmojiReact", "*"), ("Announce", "*"),
-            ("Flag", "*"), ("Update", "Actor"), ("Delete", "Actor"), ("Move", "*")} <= reg.types()
+            ("Flag", "*"), ("Update", "Actor"), ("Delete", "Actor"), ("Move", "*"),
+            ("Create", "Proposal"), ("Create", "Answer"), ("Update", "Proposal"), ("Update", "Answer"),
+            ("Delete", "Proposal"), ("Delete", "Answer"), ("Offer", "*"), ("Undo", "Offer"), ("Accept", "Offer"),
+            ("Reject", "Offer")} <= reg.types()
     with pytest.raises(DuplicateHandler):
         from fedineighbour.federation.inbox import handlers_follow
 
