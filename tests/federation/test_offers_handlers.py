@@ -500,3 +500,34 @@ async def test_a_remote_offer_failing_half_way_leaves_nothing_stored(here, faili
     offer = await Offer.get(ap_id=doc["id"])
     assert await OfferMedia.filter(offer_id=offer.id).count() == 1
     assert await DomainEvent.filter(offer_id=offer.id).values_list("kind", flat=True) == ["offer.created"]
+
+
+async def test_photos_and_their_event_are_written_together(here, tmp_path):
+    """add_photos writes the photos' rows and the offer's `offer.updated` event in one transaction: a database
+    error on the event stores no photo (and leaves no file behind)."""
+    import io
+
+    from PIL import Image
+
+    from fedineighbour.neighbourhood.exchange.photos import Photo, add_photos
+    from fedineighbour.storage.event_models import DomainEvent
+    from fedineighbour.storage.media_store import LocalMediaStore
+    from fedineighbour.storage.offer_models import OfferMedia
+
+    alice = await here.local("alice")
+    offer = await offers.create_offer(here.rt.exchange, alice, offer_body())
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(out, "PNG")
+    photos = [Photo(out.getvalue(), "image/png", 4, 4, "one"), Photo(out.getvalue(), "image/png", 4, 4, "two")]
+    store = LocalMediaStore(tmp_path / "media")
+    await _refuse_inserts(here, "domain_events")
+    with pytest.raises(IntegrityError):
+        await add_photos(here.rt.exchange, store, offer, alice, photos)
+    assert await OfferMedia.filter(offer_id=offer.id).count() == 0
+    assert [p for p in (tmp_path / "media").rglob("*") if p.is_file()] == []
+
+    await _allow_inserts(here, "domain_events")
+    await add_photos(here.rt.exchange, store, offer, alice, photos)
+    assert await OfferMedia.filter(offer_id=offer.id).count() == 2
+    kinds = await DomainEvent.filter(offer_id=offer.id).order_by("id").values_list("kind", flat=True)
+    assert kinds == ["offer.created", "offer.updated"]

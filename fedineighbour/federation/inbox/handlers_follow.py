@@ -122,9 +122,10 @@ async def on_undo_block(ctx: Context) -> None:
 async def on_undo_other(ctx: Context) -> None:
     # Undo with only an id: whatever of theirs has that id goes.
     object_id = ctx.activity.object_id or ""
-    await Follow.filter(ap_id=object_id, follower_id=ctx.actor.id).delete()
-    await Interaction.filter(ap_id=object_id, actor_id=ctx.actor.id).delete()
-    await Block.filter(ap_id=object_id, actor_id=ctx.actor.id).delete()
+    async with in_transaction():
+        await Follow.filter(ap_id=object_id, follower_id=ctx.actor.id).delete()
+        await Interaction.filter(ap_id=object_id, actor_id=ctx.actor.id).delete()
+        await Block.filter(ap_id=object_id, actor_id=ctx.actor.id).delete()
 
 
 async def on_block(ctx: Context) -> None:
