@@ -13,8 +13,9 @@ from typing import Any
 from fedineighbour.config import Settings
 from fedineighbour.federation.actors import fetch_key_owner
 from fedineighbour.federation.domain_policy import DomainPolicy
+from fedineighbour.federation.inbox import handlers_actor, handlers_content, handlers_follow, handlers_offers
 from fedineighbour.federation.inbox.receive import InboxWriter
-from fedineighbour.federation.inbox.registry import build_registry
+from fedineighbour.federation.inbox.registry import Registry
 from fedineighbour.federation.inbox.worker import InboxWorker
 from fedineighbour.federation.outbox.delivery import DeliveryWorker
 from fedineighbour.federation.outbox.event_worker import EventWorker
@@ -34,6 +35,14 @@ USER_AGENT = "fedineighbour/0.1"
 KEY_CONNECTIONS = 16
 KEY_CONNECTIONS_PER_HOST = 2
 REMINDER_SECONDS = 600.0  # loans due back are reminded within ten minutes of their return date
+
+
+def build_registry() -> Registry:
+    """A new registry with every inbound activity's handler (refusing two for the same key)."""
+    registry = Registry()
+    for module in (handlers_follow, handlers_content, handlers_actor, handlers_offers):
+        module.register(registry)
+    return registry
 
 
 async def build_runtime(settings: Settings) -> Runtime:

@@ -15,6 +15,7 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
 fi
 .venv/bin/ruff check .
+.venv/bin/lint-imports
 .venv/bin/mypy fedineighbour  # settings in pyproject.toml [tool.mypy]
 .venv/bin/python -m pytest -q "$@"
 FN_TEST_BACKEND=postgres .venv/bin/python -m pytest -q -m postgres "$@"

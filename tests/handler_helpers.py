@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from fedineighbour.federation.inbox.registry import build_registry
+from fedineighbour.composition import build_registry
 from fedineighbour.federation.inbox.worker import InboxWorker
 from fedineighbour.federation.outbox.publish import new_key
 from fedineighbour.storage.models import Account, Follow, Note, Notification

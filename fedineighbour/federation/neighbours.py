@@ -1,7 +1,8 @@
 """Neighbouring towns: our town Group follows theirs, so their posts reach us through its Announces.
 
 - `add_neighbour(rt, "@town@other.host" | "https://other.host" | actor URL)`: Follow from our town Group,
-  then backfill their current offers by walking their Group's outbox (a follow brings no history).
+  then backfill their current offers by walking their Group's outbox (a follow brings no history). The
+  backfill runs again when their Accept arrives (handlers_follow.on_accept), for a follow accepted late.
 - `list_neighbours`, `remove_neighbour` (Undo Follow; their posts leave search, still viewable by link),
 - `suggest_neighbours`: servers we know of whose NodeInfo carries `metadata.town`, nearest first.
 """
@@ -18,9 +19,9 @@ from fedineighbour.federation.actors import ActorError, get_actor, resolve_accou
 from fedineighbour.federation.convert.ap_json import as_list, id_of, types_of
 from fedineighbour.federation.convert.from_ap import Unsupported, parse_object
 from fedineighbour.federation.domain_policy import host_of
-from fedineighbour.federation.inbox.handlers_offers import store_remote_offer
 from fedineighbour.federation.outbox import publish
 from fedineighbour.federation.outbox.publish_offers import town_account
+from fedineighbour.federation.remote_offers import store_remote_offer
 from fedineighbour.federation.town_info import TownInfo, town_of
 from fedineighbour.federation.wire.fetch import FetchError
 from fedineighbour.neighbourhood.addresses import TOWN_USERNAME

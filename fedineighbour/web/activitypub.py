@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
-from tortoise.queryset import QuerySet
 
 from fedineighbour.federation.convert import to_ap
-from fedineighbour.federation.wire.signatures import verify_request
 from fedineighbour.neighbourhood.addresses import INSTANCE_ACTOR_USERNAME, TOWN_USERNAME
 from fedineighbour.neighbourhood.visibility import BY_LINK, can_see, can_see_activity, visible_notes
 from fedineighbour.storage.models import Account, Follow, Note, OutboundActivity, parse_row_id
-from fedineighbour.web.negotiation import ap_response, json_error, signed_url, wants_activitypub
-
-PAGE_SIZE = 20
-
-
-async def requester(request: Request) -> tuple[str | None, bool]:
-    """(actor id of a valid signed GET or None, whether a signature was present at all)."""
-    if "signature" not in request.headers and "signature-input" not in request.headers:
-        return None, False
-    rt = request.app.state.rt
-    result = await verify_request("GET", signed_url(request), request.headers, b"", rt.keys.lookup,
-                                  max_skew=rt.settings.federation.clock_skew_seconds)
-    return (result.owner if result.ok else None), True
-
-
-async def signed_viewer(request: Request) -> Account | None:
-    """The viewer of an ActivityPub GET for the visibility rule: the remote actor whose signature verifies,
-    else None (anonymous)."""
-    actor_id, _ = await requester(request)
-    if actor_id is None:
-        return None
-    return await Account.filter(ap_id=actor_id, deleted_at=None).first()
+from fedineighbour.web.activitypub_offers import town_outbox
+from fedineighbour.web.ap_access import authorized_fetch_denied, signed_viewer
+from fedineighbour.web.ap_collections import PAGE_SIZE, paged_outbox
+from fedineighbour.web.negotiation import ap_response, json_error, wants_activitypub
+from fedineighbour.web.pages import note_page, profile_page
 
 
 async def _local_account(request: Request) -> Account | None:
@@ -43,28 +21,14 @@ async def _local_account(request: Request) -> Account | None:
     return await Account.filter(username=username, local=True, deleted_at=None).first()
 
 
-async def _authorized_fetch_denied(request: Request) -> Response | None:
-    rt = request.app.state.rt
-    if not rt.settings.federation.authorized_fetch:
-        return None
-    actor, _signed = await requester(request)
-    if actor is None:
-        return json_error(401, "authorized fetch: sign this GET")
-    if rt.policy.is_blocked_url(actor):
-        return json_error(403, "domain blocked")
-    return None
-
-
 async def actor(request: Request) -> Response:
     account = await _local_account(request)
     if account is None:
         return json_error(404, "no such actor")
     if not wants_activitypub(request):
-        from fedineighbour.web.pages import profile_page
-
         return await profile_page(request, account)
     # The instance actor stays readable without a signature: peers need its key to check ours.
-    if account.actor_type != "Application" and (denied := await _authorized_fetch_denied(request)):
+    if account.actor_type != "Application" and (denied := await authorized_fetch_denied(request)):
         return denied
     return ap_response(to_ap.actor_document(account, request.app.state.rt.urls))
 
@@ -75,14 +39,12 @@ async def note(request: Request) -> Response:
         return json_error(404, "not found")
     if row.deleted_at is not None:
         return ap_response({"@context": to_ap.AP_CONTEXT, **to_ap.tombstone(row)}, status=410)
-    if denied := await _authorized_fetch_denied(request):
+    if denied := await authorized_fetch_denied(request):
         return denied
     viewer = await signed_viewer(request) if row.visibility not in BY_LINK else None
     if not await can_see(viewer, row):
         return json_error(404, "not found")
     if not wants_activitypub(request):
-        from fedineighbour.web.pages import note_page
-
         return await note_page(request, row)
     return ap_response(to_ap.note_object(row, row.author))
 
@@ -91,7 +53,7 @@ async def activity(request: Request) -> Response:
     row = await OutboundActivity.filter(key=request.path_params["key"]).select_related("actor").first()
     if row is None:
         return json_error(404, "not found")
-    if denied := await _authorized_fetch_denied(request):
+    if denied := await authorized_fetch_denied(request):
         return denied
     viewer = await signed_viewer(request) if row.visibility not in BY_LINK else None
     if not await can_see_activity(viewer, row):
@@ -103,11 +65,9 @@ async def outbox(request: Request) -> Response:
     account = await _local_account(request)
     if account is None:
         return json_error(404, "no such actor")
-    if denied := await _authorized_fetch_denied(request):
+    if denied := await authorized_fetch_denied(request):
         return denied
     if account.username == TOWN_USERNAME:
-        from fedineighbour.web.activitypub_offers import town_outbox
-
         return await town_outbox(request, account)
     # What anyone may read (public and unlisted), as Mastodon lists it: the outbox is not personalised.
     query = visible_notes(Note.filter(author_id=account.id, local=True, deleted_at=None), None)
@@ -121,27 +81,11 @@ async def outbox(request: Request) -> Response:
     return await paged_outbox(request, account.outbox, query, create)
 
 
-async def paged_outbox(request: Request, base: str, query: QuerySet, render: Callable[[Any], dict]) -> Response:
-    """An outbox: the OrderedCollection, or with ?page=true one page of `query`'s rows as activities, newest
-    first, the next page after &max_id=<the last row's id>."""
-    total = await query.count()
-    if request.query_params.get("page") is None:
-        return ap_response(to_ap.ordered_collection(base, total, f"{base}?page=true"))
-    max_id = parse_row_id(request.query_params.get("max_id"))  # anything else: the first page
-    if max_id is not None:
-        query = query.filter(id__lt=max_id)
-    rows = await query.order_by("-id").limit(PAGE_SIZE)
-    items = [to_ap.strip_context(render(row)) for row in rows]
-    next_page = f"{base}?page=true&max_id={rows[-1].id}" if len(rows) == PAGE_SIZE else None
-    page_id = f"{base}?page=true" + (f"&max_id={max_id}" if max_id is not None else "")
-    return ap_response(to_ap.collection_page(page_id, base, items, next_page))
-
-
 async def _follow_collection(request: Request, followers: bool) -> Response:
     account = await _local_account(request)
     if account is None:
         return json_error(404, "no such actor")
-    if denied := await _authorized_fetch_denied(request):
+    if denied := await authorized_fetch_denied(request):
         return denied
     base = account.followers_url if followers else account.following_url
     assert base is not None  # a local account: accounts.py stores the URLs at creation
@@ -184,7 +128,7 @@ async def note_activity(request: Request) -> Response:
         "author").first()
     if row is None:
         return json_error(404, "not found")
-    if denied := await _authorized_fetch_denied(request):
+    if denied := await authorized_fetch_denied(request):
         return denied
     viewer = await signed_viewer(request) if row.visibility not in BY_LINK else None
     if not await can_see(viewer, row):

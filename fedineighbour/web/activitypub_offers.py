@@ -15,20 +15,19 @@ from fedineighbour.federation.outbox.publish_offers import announce_document, of
 from fedineighbour.neighbourhood.visibility import BY_LINK, LISTED, can_see_offer
 from fedineighbour.storage.models import Account
 from fedineighbour.storage.offer_models import Offer
+from fedineighbour.web.ap_access import authorized_fetch_denied, signed_viewer
+from fedineighbour.web.ap_collections import paged_outbox
 from fedineighbour.web.negotiation import ap_response, json_error, wants_activitypub
-
-PAGE_SIZE = 20
+from fedineighbour.web.pages import html
 
 
 async def offer(request: Request) -> Response:
-    from fedineighbour.web.activitypub import _authorized_fetch_denied, signed_viewer
-
     row = await Offer.filter(key=request.path_params["key"], local=True).select_related("author").first()
     if row is None:
         return json_error(404, "not found")
     if row.deleted_at is not None:
         return ap_response({"@context": to_ap.AP_CONTEXT[0], **offer_tombstone(row)}, status=410)
-    if denied := await _authorized_fetch_denied(request):
+    if denied := await authorized_fetch_denied(request):
         return denied
     viewer = await signed_viewer(request) if row.visibility not in BY_LINK else None
     if not await can_see_offer(viewer, row):
@@ -37,15 +36,11 @@ async def offer(request: Request) -> Response:
     doc = await offer_document(rt, row, row.author, await town_account())
     if wants_activitypub(request):
         return ap_response(doc)
-    from fedineighbour.web.pages import html
-
     return html(request, "offer.html", offer=row, author=row.author, content=doc["content"])
 
 
 async def town_outbox(request: Request, town: Account) -> Response:
     """Announces of the town's current offers (open or reserved, not expired), newest first."""
-    from fedineighbour.web.activitypub import paged_outbox  # activitypub routes the town's outbox here
-
     rt = request.app.state.rt
     assert town.outbox is not None  # a local account: accounts.py stores the URL at creation
     now = datetime.now(UTC)

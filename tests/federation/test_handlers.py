@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from fedineighbour.composition import build_registry
 from fedineighbour.federation.convert.from_ap import Unsupported
 from fedineighbour.federation.inbox.handlers_content import on_create
 from fedineighbour.federation.inbox.handlers_follow import on_undo_follow, on_undo_interaction, on_undo_other
-from fedineighbour.federation.inbox.registry import DuplicateHandler, Registry, build_registry
+from fedineighbour.federation.inbox.registry import DuplicateHandler, Registry
 from fedineighbour.federation.inbox.worker import InboxWorker
 from fedineighbour.storage.models import (
     Account,
@@ -117,7 +118,10 @@ def test_build_registry_covers_every_handled_type_once():
     assert {("Follow", "*"), ("Accept", "*"), ("Reject", "*"), ("Undo", "Follow"), ("Undo", "Like"),
             ("Undo", "Announce"), ("Undo", "Block"), ("Undo", "*"), ("Block", "*"), ("Create", "*"),
             ("Update", "*"), ("Delete", "*"), ("Like", "*"), ("EmojiReact", "*"), ("Announce", "*"),
-            ("Flag", "*"), ("Update", "Actor"), ("Delete", "Actor"), ("Move", "*")} <= reg.types()
+            ("Flag", "*"), ("Update", "Actor"), ("Delete", "Actor"), ("Move", "*"),
+            ("Create", "Proposal"), ("Create", "Answer"), ("Update", "Proposal"), ("Update", "Answer"),
+            ("Delete", "Proposal"), ("Delete", "Answer"), ("Offer", "*"), ("Undo", "Offer"), ("Accept", "Offer"),
+            ("Reject", "Offer")} <= reg.types()
     with pytest.raises(DuplicateHandler):
         from fedineighbour.federation.inbox import handlers_follow
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from fedineighbour.composition import build_registry
 from fedineighbour.federation.convert.from_ap import Unsupported, parse_activity
-from fedineighbour.federation.inbox.handlers_content import NOT_ADDRESSED, creates_for_nobody
-from fedineighbour.federation.inbox.registry import build_registry
+from fedineighbour.federation.inbox.screen import NOT_ADDRESSED, creates_for_nobody
 from fedineighbour.federation.inbox.worker import REST_MAX, YIELD, InboxWorker, rest_after
 from fedineighbour.storage.models import InboxItem, Note
 from tests.dbtools import town_fixture  # noqa: F401 - provides the `town` fixture

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import web
 
-from fedineighbour.federation.inbox.registry import build_registry
+from fedineighbour.composition import build_registry
 from fedineighbour.federation.inbox.worker import InboxWorker
 from fedineighbour.federation.wire.fetch import Fetcher, FetchError
 from fedineighbour.storage.models import Delivery, InboxItem

@@ -13,11 +13,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tortoise import connections
+from tortoise.exceptions import IntegrityError
 
+from fedineighbour.composition import build_registry
 from fedineighbour.config import TownSettings
 from fedineighbour.federation.convert.from_ap import Unsupported
 from fedineighbour.federation.convert.offers_to_ap import offer_object
-from fedineighbour.federation.inbox.registry import build_registry
 from fedineighbour.federation.inbox.worker import InboxWorker
 from fedineighbour.federation.outbox.publish import new_key
 from fedineighbour.neighbourhood.accounts import ensure_system_actors
@@ -394,7 +396,7 @@ async def test_offer_addressed_to_a_collection_on_another_server_is_not_wanted(h
 
 async def test_offer_announced_later_by_a_neighbouring_town_enters_the_town_search_once(here):
     from fedineighbour.federation.convert.from_ap import parse_object
-    from fedineighbour.federation.inbox.handlers_offers import store_remote_offer
+    from fedineighbour.federation.remote_offers import store_remote_offer
 
     maud = await remote(here, "https://market.example", "maud")
     group = await remote(here, "https://b.example", "town", "Group")
@@ -458,3 +460,76 @@ async def test_a_failing_conversion_is_retried_and_visible_meanwhile(here, monke
     assert create.key == f"e{event.id}" and create.payload["object"]["id"] == offer.ap_id
     await event.refresh_from_db()
     assert (event.state, event.attempts) == ("processed", 2)
+
+
+async def _refuse_inserts(here, table: str) -> None:
+    """A real database error on every insert into `table` (a trigger): a failure half-way through a write."""
+    conn = connections.get("default")
+    if here.rt.is_postgres:
+        await conn.execute_script(
+            "CREATE FUNCTION refuse_insert() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'injected failure' USING ERRCODE = 'check_violation'; END $$ LANGUAGE plpgsql; "
+            f"CREATE TRIGGER refuse_insert BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_insert();")
+    else:
+        await conn.execute_script(f"CREATE TRIGGER refuse_insert BEFORE INSERT ON {table} "
+                                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;")
+
+
+async def _allow_inserts(here, table: str) -> None:
+    await connections.get("default").execute_script(
+        f"DROP TRIGGER refuse_insert ON {table}; DROP FUNCTION refuse_insert();" if here.rt.is_postgres
+        else "DROP TRIGGER refuse_insert;")
+
+
+@pytest.mark.parametrize("failing", ["offer_media", "domain_events"])
+async def test_a_remote_offer_failing_half_way_leaves_nothing_stored(here, failing):
+    """The offer, its photos and its `offer.created` event are written together: a database error on the photos
+    or on the event (after the offer's row was written) stores none of them; the retry stores all three."""
+    from fedineighbour.storage.event_models import DomainEvent
+    from fedineighbour.storage.offer_models import OfferMedia
+
+    _group, _bob = await neighbour(here)
+    doc = their_offer("https://b.example", "bob")
+    doc["attachment"] = [{"type": "Image", "mediaType": "image/jpeg", "url": "https://b.example/m/1.jpg",
+                          "name": "Plants"}]
+    await _refuse_inserts(here, failing)
+    with pytest.raises(IntegrityError):
+        await handle(here, create_of(doc))
+    assert (await Offer.all().count(), await OfferMedia.all().count(), await DomainEvent.all().count()) == (0, 0, 0)
+
+    await _allow_inserts(here, failing)
+    await handle(here, create_of(doc))  # the inbox worker's retry
+    offer = await Offer.get(ap_id=doc["id"])
+    assert await OfferMedia.filter(offer_id=offer.id).count() == 1
+    assert await DomainEvent.filter(offer_id=offer.id).values_list("kind", flat=True) == ["offer.created"]
+
+
+async def test_photos_and_their_event_are_written_together(here, tmp_path):
+    """add_photos writes the photos' rows and the offer's `offer.updated` event in one transaction: a database
+    error on the event stores no photo (and leaves no file behind)."""
+    import io
+
+    from PIL import Image
+
+    from fedineighbour.neighbourhood.exchange.photos import Photo, add_photos
+    from fedineighbour.storage.event_models import DomainEvent
+    from fedineighbour.storage.media_store import LocalMediaStore
+    from fedineighbour.storage.offer_models import OfferMedia
+
+    alice = await here.local("alice")
+    offer = await offers.create_offer(here.rt.exchange, alice, offer_body())
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(out, "PNG")
+    photos = [Photo(out.getvalue(), "image/png", 4, 4, "one"), Photo(out.getvalue(), "image/png", 4, 4, "two")]
+    store = LocalMediaStore(tmp_path / "media")
+    await _refuse_inserts(here, "domain_events")
+    with pytest.raises(IntegrityError):
+        await add_photos(here.rt.exchange, store, offer, alice, photos)
+    assert await OfferMedia.filter(offer_id=offer.id).count() == 0
+    assert [p for p in (tmp_path / "media").rglob("*") if p.is_file()] == []
+
+    await _allow_inserts(here, "domain_events")
+    await add_photos(here.rt.exchange, store, offer, alice, photos)
+    assert await OfferMedia.filter(offer_id=offer.id).count() == 2
+    kinds = await DomainEvent.filter(offer_id=offer.id).order_by("id").values_list("kind", flat=True)
+    assert kinds == ["offer.created", "offer.updated"]

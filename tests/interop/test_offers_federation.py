@@ -163,6 +163,34 @@ async def test_backfill_and_suggest(towns):
     assert 7 < float(lines[0].split()[0]) < 10  # beta is about 8.5 km from gamma's centre
 
 
+async def follow_request(inst, user: str) -> int | None:
+    status, body = await inst.api("GET", "/api/v1/followers", user)
+    assert status == 200, body
+    return next((f["request_id"] for f in body["items"] if f["state"] == "pending"), None)
+
+
+async def test_a_neighbour_that_accepts_late_still_backfills(make_instance):
+    """beta's town Group is locked: alpha's `neighbour add` stays pending (nothing to backfill yet), bob posts,
+    then beta's town authorizes the request through the API. alpha's town receives the Accept and backfills then:
+    bob's offer, posted while the follow was pending, is in alpha's search."""
+    a = make_instance("127.0.0.2", "alpha", town=town("Alpha-sur-Vilaine", ALPHA)).init("alice")
+    b = make_instance("127.0.0.3", "beta", town=town("Beta-le-Bois", BETA)).init("bob")
+    b.tokens["town"] = b.cli("token", "create", "town").stdout.strip()
+    a.start()
+    b.start()
+    status, body = await b.api("PATCH", "/api/v1/accounts/me", "town", {"locked": True})
+    assert status == 200 and body["locked"] is True, body
+    out = a.cli("neighbour", "add", f"@town@{b.netloc}").stdout
+    assert "pending); 0 offers backfilled" in out, out
+    request = await eventually(lambda: follow_request(b, "town"), timeout=30)
+    offer = await post(b, "bob", title="Remorque", location={"lat": BETA["lat"] + 0.002, "lon": BETA["lon"]})
+    assert await found(a, "alice", BETA, offer["id"]) is None
+    status, body = await b.api("POST", f"/api/v1/follow_requests/{request}/authorize", "town")
+    assert status == 200, body
+    await eventually(lambda: neighbour_accepted(a, b), timeout=30)
+    assert await eventually(lambda: found(a, "alice", BETA, offer["id"]), timeout=30)
+
+
 @pytest.fixture
 async def alpha_and_peer(make_instance, tmp_path):
     a = make_instance("127.0.0.2", "alpha", town=town("Alpha-sur-Vilaine", ALPHA)).init("alice")

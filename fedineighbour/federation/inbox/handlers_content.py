@@ -1,28 +1,23 @@
-"""Create, Update, Delete of posts; Like, Announce, Flag."""
+"""Create, Update, Delete of posts (notes: offers and answers are handlers_offers.py's, by their registry
+kind, see dispatch.py); Like, Announce, Flag."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+
+from tortoise.transactions import in_transaction
 
 from fedineighbour.federation.actors import ActorError, get_actor
-from fedineighbour.federation.convert.ap_json import ids_of
 from fedineighbour.federation.convert.from_ap import ParsedActivity, ParsedObject, Unsupported, parse_object
 from fedineighbour.federation.domain_policy import host_of
-from fedineighbour.federation.inbox import handlers_offers
-from fedineighbour.federation.inbox.handlers_actor import delete_actor
 from fedineighbour.federation.inbox.registry import Context, Registry
+from fedineighbour.federation.inbox.screen import NOT_ADDRESSED, local_addressees
+from fedineighbour.federation.remote_offers import store_remote_offer
 from fedineighbour.federation.wire.fetch import FetchError
-from fedineighbour.neighbourhood.addresses import PUBLIC_ALIASES, TOWN_USERNAME
+from fedineighbour.neighbourhood.addresses import PUBLIC_ALIASES
 from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.storage.models import Account, Follow, Interaction, Note, Report
 
-if TYPE_CHECKING:
-    from fedineighbour.federation.runtime import Runtime
-    from fedineighbour.neighbourhood.addresses import Urls
-
-NOT_ADDRESSED = "not addressed to anyone here"
 STORED_TYPES = {"Note", "Article", "Page", "Question", "Event", "Image", "Video", "Audio", "Document",
                 "ChatMessage", "Proposal"}
 
@@ -48,30 +43,14 @@ def visibility_of(obj: ParsedObject, author: Account) -> str:
     return "direct"
 
 
-async def _authoritative(ctx: Context, obj: ParsedObject | None, object_id: str | None) -> ParsedObject:
-    """The object as its origin serves it when the copy we were given cannot be trusted (FEP-fe34)."""
-    if obj is not None and host_of(obj.ap_id) == host_of(ctx.actor.ap_id):
-        return obj
-    if not object_id:
-        raise Unsupported("no object")
-    try:
-        fetched = parse_object(await ctx.rt.fetcher.get_json(object_id))
-    except FetchError as exc:
-        raise Unsupported(f"cannot fetch {object_id}: {exc}") from None
-    if host_of(fetched.ap_id) != host_of(object_id):
-        raise Unsupported("object served from another origin")
-    return fetched
-
-
 async def store_note(ctx: Context, obj: ParsedObject, author: Account, *, via: Account | None = None) -> Note | None:
     if obj.type not in STORED_TYPES:
         raise Unsupported(f"we do not store {obj.type}")
     if obj.attributed_to and obj.attributed_to != author.ap_id:
         raise Unsupported("object attributed to someone else")
-    # Most posts that reach a shared inbox concern nobody here: decide that with as few queries as possible
-    # (local addressees are recognised by our own URL prefix before any is looked up).
+    # Most posts that reach a shared inbox concern nobody here: decide that with as few queries as possible.
     urls = ctx.rt.urls
-    addressed = _local_addressees(obj, urls)
+    addressed = local_addressees(obj, urls)
     mentioned = await Account.filter(ap_id__in=addressed, local=True) if addressed else []
     parent = None
     if urls.is_local(obj.in_reply_to):
@@ -84,74 +63,31 @@ async def store_note(ctx: Context, obj: ParsedObject, author: Account, *, via: A
     existing = await Note.filter(ap_id=obj.ap_id).first()
     if existing is not None:
         return existing
-    note = await Note.create(
+    async with in_transaction():  # the post and its notifications, or nothing
+        note = await _create_note(obj, author)
+        for account in mentioned:
+            kind = "reply" if parent is not None and parent.author_id == account.id else "mention"
+            await notify(account, kind, from_account=author, note=note)
+        if parent is not None and parent.local and parent.author not in mentioned:
+            await notify(parent.author, "reply", from_account=author, note=note)
+    return note
+
+
+async def _create_note(obj: ParsedObject, author: Account) -> Note:
+    return await Note.create(
         ap_id=obj.ap_id, author=author, object_type=obj.type, local=False, url=obj.url, name=obj.name or "",
         summary=obj.summary or "", content=obj.content or "", sensitive=obj.sensitive,
         visibility=visibility_of(obj, author), in_reply_to=obj.in_reply_to, to=list(obj.to), cc=list(obj.cc),
         mentions=[{"href": href, "name": href} for href in obj.mentions], tags=[],
         attachments=list(obj.attachments), published=obj.published or datetime.now(UTC), updated=obj.updated,
     )
-    for account in mentioned:
-        kind = "reply" if parent is not None and parent.author_id == account.id else "mention"
-        await notify(account, kind, from_account=author, note=note)
-    if parent is not None and parent.local and parent.author not in mentioned:
-        await notify(parent.author, "reply", from_account=author, note=note)
-    return note
-
-
-def _local_addressees(obj: ParsedObject, urls: Urls) -> list[str]:
-    return [a for a in (*obj.mentions, *obj.to, *obj.cc) if urls.is_local(a)]
-
-
-async def creates_for_nobody(rt: Runtime, activities: Mapping[int, ParsedActivity]) -> set[int]:
-    """The keys of the activities that on_create would set aside as "not addressed to anyone here", found with
-    one query for all of them (InboxWorker screens each claimed batch, so that the usual shared-inbox post costs
-    no query of its own). Only the plain case is decided here: a post embedded by its own origin's actor, no
-    offer, no local addressee or parent, its author followed by no one here. Anything else is left to on_create."""
-    candidates: dict[int, str] = {}
-    for key, activity in activities.items():
-        obj = activity.object
-        if (activity.type == "Create" and isinstance(obj, ParsedObject) and not obj.is_proposal
-                and host_of(obj.ap_id) == host_of(activity.actor) and not rt.urls.is_local(obj.in_reply_to)
-                and not _local_addressees(obj, rt.urls)):
-            candidates[key] = activity.actor
-    if not candidates:
-        return set()
-    followed = set(await Follow.filter(target__ap_id__in=set(candidates.values()), state="accepted",
-                                       follower__local=True).values_list("target__ap_id", flat=True))
-    return {key for key, actor in candidates.items() if actor not in followed}
-
-
-async def may_concern_us(rt: Runtime, activity: ParsedActivity, actor: Account) -> bool:
-    """Whether a Create might be kept here, judged from what was given (the activity's to/cc/audience, an
-    embedded copy's addressing) and our follows, before its object is fetched. A superset of what store_note
-    and handlers_offers.wanted_here accept: a local addressee or parent, a local follower of the actor, a local
-    follow of a followers collection it is addressed to, or our town following someone on the actor's server."""
-    obj = activity.object if isinstance(activity.object, ParsedObject) else None
-    audience = {*activity.to, *activity.cc, *ids_of(activity.raw.get("audience"))}
-    if obj is not None:
-        audience |= {*obj.to, *obj.cc, *obj.mentions, *([obj.audience] if obj.audience else [])}
-        if rt.urls.is_local(obj.in_reply_to):
-            return True
-    if any(rt.urls.is_local(a) for a in audience):
-        return True
-    follows = Follow.filter(state="accepted", follower__local=True)
-    if await follows.filter(target_id=actor.id).exists():
-        return True
-    if audience and await follows.filter(target__followers_url__in=list(audience)).exists():
-        return True
-    return bool(actor.domain) and await follows.filter(follower__username=TOWN_USERNAME,
-                                                       target__domain=actor.domain).exists()
 
 
 async def on_create(ctx: Context) -> None:
-    obj = ctx.activity.object if isinstance(ctx.activity.object, ParsedObject) else None
-    needs_fetch = obj is None or host_of(obj.ap_id) != host_of(ctx.actor.ap_id)
-    if needs_fetch and not await may_concern_us(ctx.rt, ctx.activity, ctx.actor):
-        raise Unsupported(NOT_ADDRESSED)  # decided before fetching: a stranger's post costs us no request
-    obj = await _authoritative(ctx, obj, ctx.activity.object_id)
-    if await handlers_offers.handle_create(ctx, obj):  # an offer, or an answer to one of ours
-        return
+    """A post (dispatch.py gives the copy its origin serves, when the one embedded could not be trusted)."""
+    obj = ctx.activity.object
+    if not isinstance(obj, ParsedObject):
+        raise Unsupported("Create of something that is not a post")
     await store_note(ctx, obj, ctx.actor)
 
 
@@ -159,8 +95,6 @@ async def on_update(ctx: Context) -> None:
     obj = ctx.activity.object
     if not isinstance(obj, ParsedObject):
         raise Unsupported("Update of something that is not a post")
-    if await handlers_offers.handle_update(ctx, obj):
-        return
     note = await Note.filter(ap_id=obj.ap_id, deleted_at=None).first()
     if note is None:
         raise Unsupported("Update of a post we do not have")
@@ -173,11 +107,6 @@ async def on_update(ctx: Context) -> None:
 
 async def on_delete(ctx: Context) -> None:
     object_id = ctx.activity.object_id
-    if object_id == ctx.actor.ap_id:
-        await delete_actor(ctx)
-        return
-    if await handlers_offers.handle_delete(ctx, object_id):
-        return
     note = await Note.filter(ap_id=object_id or "").first()
     if note is None:
         return  # deleting what we never had is fine
@@ -196,19 +125,22 @@ async def on_like(ctx: Context) -> None:
     note = await _local_note(ctx.activity.object_id)
     if note is None:
         raise Unsupported("Like of something that is not ours")
-    _, created = await Interaction.get_or_create(
-        ap_id=ctx.activity.ap_id, defaults={"kind": "like", "actor": ctx.actor, "object_ap_id": note.ap_id})
-    if created:
-        await notify(note.author, "like", from_account=ctx.actor, note=note)
+    async with in_transaction():
+        _, created = await Interaction.get_or_create(
+            ap_id=ctx.activity.ap_id, defaults={"kind": "like", "actor": ctx.actor, "object_ap_id": note.ap_id})
+        if created:
+            await notify(note.author, "like", from_account=ctx.actor, note=note)
 
 
 async def on_announce(ctx: Context) -> None:
     note = await _local_note(ctx.activity.object_id)
     if note is not None:
-        _, created = await Interaction.get_or_create(
-            ap_id=ctx.activity.ap_id, defaults={"kind": "announce", "actor": ctx.actor, "object_ap_id": note.ap_id})
-        if created:
-            await notify(note.author, "announce", from_account=ctx.actor, note=note)
+        async with in_transaction():
+            _, created = await Interaction.get_or_create(
+                ap_id=ctx.activity.ap_id, defaults={"kind": "announce", "actor": ctx.actor,
+                                                    "object_ap_id": note.ap_id})
+            if created:
+                await notify(note.author, "announce", from_account=ctx.actor, note=note)
         return
     # A boost from someone our residents follow (e.g. a neighbouring town's Group): fetch the post itself.
     if not await Follow.filter(target_id=ctx.actor.id, state="accepted", follower__local=True).exists():
@@ -229,7 +161,8 @@ async def on_announce(ctx: Context) -> None:
         author = await get_actor(ctx.rt, obj.attributed_to)
     except ActorError as exc:
         raise Unsupported(str(exc)) from None
-    if await handlers_offers.handle_announced(ctx, obj, author):
+    if obj.is_proposal:  # a neighbouring town's Group announces its residents' offers
+        await store_remote_offer(ctx.rt, obj, author, via=ctx.actor)
         return
     await store_note(ctx, obj, author, via=ctx.actor)
 

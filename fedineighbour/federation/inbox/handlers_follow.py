@@ -1,11 +1,14 @@
-"""Follow, Accept, Reject, Undo, Block."""
+"""Follow, Accept, Reject (of a Follow: those of an Offer are handlers_offers.py's), Undo, Block."""
 
 from __future__ import annotations
 
+from tortoise.transactions import in_transaction
+
 from fedineighbour.federation.convert.from_ap import ParsedActivity, Unsupported
-from fedineighbour.federation.inbox import handlers_offers
 from fedineighbour.federation.inbox.registry import Context, Registry
+from fedineighbour.federation.neighbours import backfill
 from fedineighbour.federation.outbox import publish
+from fedineighbour.neighbourhood.addresses import TOWN_USERNAME
 from fedineighbour.neighbourhood.notifications import notify
 from fedineighbour.storage.models import Account, Block, Follow, Interaction
 
@@ -31,6 +34,11 @@ async def _local_target(object_id: str | None) -> Account:
 
 async def on_follow(ctx: Context) -> None:
     target = await _local_target(ctx.activity.object_id)
+    async with in_transaction():  # the request, its answer queued and the notification, or nothing
+        await _follow(ctx, target)
+
+
+async def _follow(ctx: Context, target: Account) -> None:
     if await Block.exists(actor_id=target.id, target_id=ctx.actor.id):
         await publish.answer_follow(ctx.rt, await _pending(ctx, target), accept=False, follow_doc=ctx.activity.raw)
         return
@@ -72,17 +80,19 @@ async def _our_follow(ctx: Context) -> Follow | None:
 async def on_accept(ctx: Context) -> None:
     row = await _our_follow(ctx)
     if row is None:
-        if await handlers_offers.handle_decision(ctx, accepted=True):  # FEP-0837: our Offer(Agreement)
-            return
         raise Unsupported("Accept of nothing we sent")
     await Follow.filter(id=row.id).update(state="accepted")
+    if ctx.actor.actor_type == "Group" and await Account.exists(id=row.follower_id, username=TOWN_USERNAME,
+                                                                local=True):
+        # Our town Group's follow of a neighbouring town, accepted (maybe long after `neighbour add`): its
+        # current offers, those posted while the follow was pending included. Each is fetched, then written
+        # in its own transaction; storing is idempotent by id, so a retried Accept stores nothing twice.
+        await backfill(ctx.rt, ctx.actor)
 
 
 async def on_reject(ctx: Context) -> None:
     row = await _our_follow(ctx)
     if row is None:
-        if await handlers_offers.handle_decision(ctx, accepted=False):
-            return
         raise Unsupported("Reject of nothing we sent")
     await row.delete()
 
@@ -112,9 +122,10 @@ async def on_undo_block(ctx: Context) -> None:
 async def on_undo_other(ctx: Context) -> None:
     # Undo with only an id: whatever of theirs has that id goes.
     object_id = ctx.activity.object_id or ""
-    await Follow.filter(ap_id=object_id, follower_id=ctx.actor.id).delete()
-    await Interaction.filter(ap_id=object_id, actor_id=ctx.actor.id).delete()
-    await Block.filter(ap_id=object_id, actor_id=ctx.actor.id).delete()
+    async with in_transaction():
+        await Follow.filter(ap_id=object_id, follower_id=ctx.actor.id).delete()
+        await Interaction.filter(ap_id=object_id, actor_id=ctx.actor.id).delete()
+        await Block.filter(ap_id=object_id, actor_id=ctx.actor.id).delete()
 
 
 async def on_block(ctx: Context) -> None:
@@ -122,6 +133,11 @@ async def on_block(ctx: Context) -> None:
         # Lemmy bans a user from a community (or a site) with Block{target}: not a block between two people.
         raise Unsupported("Block with a target (a community or site ban), not a personal block")
     target = await _local_target(ctx.activity.object_id)
+    async with in_transaction():
+        await _block(ctx, target)
+
+
+async def _block(ctx: Context, target: Account) -> None:
     await Block.get_or_create(ap_id=ctx.activity.ap_id, defaults={"actor": ctx.actor, "target": target})
     # A block ends the relationship both ways, as on Mastodon.
     await Follow.filter(follower_id=ctx.actor.id, target_id=target.id).delete()

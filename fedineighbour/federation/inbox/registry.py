@@ -1,5 +1,7 @@
-"""A registry of inbox handlers keyed by (activity type, object type), refusing duplicates (Fedify's
-ActivityListenerSet). Object type "*" matches any object; the most specific handler wins."""
+"""A registry of inbox handlers keyed by (activity type, object kind), refusing duplicates (Fedify's
+ActivityListenerSet). Kind "*" matches any object; the most specific handler wins. The kind is found by
+dispatch.py (e.g. "Proposal" for an offer, whatever its AS type); without one, the embedded object's type.
+The composition root (fedineighbour/composition.py) builds the registry from the handler modules."""
 
 from __future__ import annotations
 
@@ -42,9 +44,12 @@ class Registry:
 
         return add
 
-    def find(self, activity: ParsedActivity) -> Handler | None:
-        obj_type = object_type(activity.object)
+    def find(self, activity: ParsedActivity, kind: str | None = None) -> Handler | None:
+        obj_type = kind if kind is not None else object_type(activity.object)
         return self._handlers.get((activity.type, obj_type)) or self._handlers.get((activity.type, "*"))
+
+    def handles(self, activity_type: str) -> bool:
+        return any(key[0] == activity_type for key in self._handlers)
 
     def types(self) -> set[tuple[str, str]]:
         return set(self._handlers)
@@ -57,11 +62,3 @@ def object_type(obj: Any) -> str:
         return obj.type
     return "*"
 
-
-def build_registry() -> Registry:
-    from fedineighbour.federation.inbox import handlers_actor, handlers_content, handlers_follow, handlers_offers
-
-    registry = Registry()
-    for module in (handlers_follow, handlers_content, handlers_actor, handlers_offers):
-        module.register(registry)
-    return registry

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from tortoise import connections
 
-from fedineighbour.federation.actors import ActorError, get_actor
 from fedineighbour.federation.convert.from_ap import ParsedActivity, Unsupported, parse_activity
 from fedineighbour.federation.domain_policy import host_of
-from fedineighbour.federation.inbox.handlers_content import NOT_ADDRESSED, creates_for_nobody
-from fedineighbour.federation.inbox.registry import Context, Registry
+from fedineighbour.federation.inbox.dispatch import dispatch
+from fedineighbour.federation.inbox.registry import Registry
+from fedineighbour.federation.inbox.screen import NOT_ADDRESSED, creates_for_nobody
 from fedineighbour.storage.models import InboxItem
 from fedineighbour.storage.queue import claim_rows, keep_leases
 
@@ -210,14 +210,7 @@ class InboxWorker:
         await self._handle(parse_activity(payload))
 
     async def _handle(self, activity: ParsedActivity) -> None:
-        handler = self.registry.find(activity)
-        if handler is None:
-            raise Unsupported(f"no handler for {activity.type}")
-        try:
-            actor = await get_actor(self.rt, activity.actor)
-        except ActorError as exc:
-            raise Unsupported(str(exc)) from None
-        await handler(Context(self.rt, activity, actor))
+        await dispatch(self.rt, self.registry, activity)
 
     async def _record(self, finished: list[Finished]) -> None:
         if not finished:

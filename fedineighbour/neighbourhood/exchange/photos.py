@@ -126,20 +126,20 @@ async def add_photos(ex: Exchange, store: MediaStore, offer: Offer, by: Account,
     last = await OfferMedia.filter(offer_id=offer.id).order_by("-position").first()
     position = (last.position + 1) if last else 0
     names: list[str] = []
-    rows = []
     try:
-        for i, photo in enumerate(photos):
-            name = store.save(photo.data, photo.mime)
-            names.append(name)
-            rows.append(await OfferMedia.create(offer=offer, path=name, mime=photo.mime, width=photo.width,
-                                                height=photo.height, size_bytes=len(photo.data), alt_text=photo.alt,
-                                                position=position + i))
+        for photo in photos:  # the files first: the transaction below holds only database writes
+            names.append(store.save(photo.data, photo.mime))
+        async with in_transaction() as conn:  # the photos and the offer's event, or nothing
+            rows = [await OfferMedia.create(offer=offer, path=name, mime=photo.mime, width=photo.width,
+                                            height=photo.height, size_bytes=len(photo.data), alt_text=photo.alt,
+                                            position=position + i, using_db=conn)
+                    for i, (name, photo) in enumerate(zip(names, photos, strict=True))]
+            await ex.emit("updated", offer, using_db=conn)
     except Exception:
         for name in names:
             store.delete(name)
-        await OfferMedia.filter(id__in=[r.id for r in rows]).delete()
         raise
-    await ex.emit("updated", offer)
+    ex.committed()
     return rows
 
 
