@@ -12,7 +12,7 @@ import pytest
 
 from fedineighbour.neighbourhood.exchange.search import flat_km
 from fedineighbour.neighbourhood.places import MAX_FUZZ_KM, haversine_km
-from tests.instances import Instance
+from tests.instances import Instance, eventually
 
 pytestmark = pytest.mark.postgres
 
@@ -399,9 +399,12 @@ async def test_saved_search_notifies_new_posts(town):
     status, bad = await town.api("POST", "/api/v1/saved_searches", "carol", {"query": {"kind": "boat"}})
     assert status == 422 and "query.kind" in bad["errors"]
     created = await post(town, "erin", title="Kayak biplace", kind="lend", location=at(1))
-    items = (await town.api("GET", "/api/v1/offers/notifications", "carol"))[1]["items"]
-    hits = [n for n in items if n["type"] == "saved_search"]
-    assert hits and hits[0]["offer"]["id"] == created["id"] and hits[0]["saved_search_id"] == saved["id"]
+
+    async def saved_search_hits():  # written by the event worker, right after the post's commit
+        items = (await town.api("GET", "/api/v1/offers/notifications", "carol"))[1]["items"]
+        return [n for n in items if n["type"] == "saved_search"]
+    hits = await eventually(saved_search_hits, timeout=10, interval=0.1)
+    assert hits[0]["offer"]["id"] == created["id"] and hits[0]["saved_search_id"] == saved["id"]
     status, listed = await town.api("GET", "/api/v1/saved_searches", "carol")
     assert [s["id"] for s in listed["items"]] == [saved["id"]] and listed["items"][0]["last_notified_at"]
     status, _ = await town.api("DELETE", f"/api/v1/saved_searches/{saved['id']}", "bob")

@@ -76,10 +76,15 @@ class KeyStore:
             if info is not None:
                 self._public.move_to_end(key_id)  # least recently used goes first when the cache is full
                 return info
+            if (running := self._inflight.get(key_id)) is not None:
+                return await asyncio.shield(running)
             account = await Account.filter(key_id=key_id, deleted_at=None).first()
             if account is not None and account.public_key_pem:
                 info = PublicKeyInfo(key_id, account.ap_id, account.public_key_pem)
                 self.remember(info)
+                return info
+            # While the database answered, a concurrent lookup may have fetched the key (and finished).
+            if (info := self._public.get(key_id)) is not None:
                 return info
         elif time.monotonic() - self._fetched_at.get(key_id, float("-inf")) < REFETCH_SECONDS:
             return self._public.get(key_id)  # fetched just now: a forged signature must not make us fetch again
