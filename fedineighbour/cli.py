@@ -15,21 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from fedineighbour import composition
-from fedineighbour.app import create_app
-from fedineighbour.composition import build_runtime, close_runtime
 from fedineighbour.config import ConfigError, Settings, load_config
-from fedineighbour.federation import neighbours as nb
-from fedineighbour.federation.actors import ActorError, resolve_account
-from fedineighbour.federation.convert.from_ap import Unsupported, describe
-from fedineighbour.federation.domain_policy import normalise_domain
-from fedineighbour.federation.wire.fetch import FetchError
-from fedineighbour.neighbourhood import api_tokens
-from fedineighbour.neighbourhood.accounts import AccountError, create_user, ensure_system_actors
-from fedineighbour.neighbourhood.addresses import Urls
-from fedineighbour.storage import database
-from fedineighbour.storage.database import sqlite_path
-from fedineighbour.storage.models import Account, DomainBlock
+
+# Each command imports the layers it uses inside its own function: importing everything up front (the web app,
+# the HTTP client, the whole protocol) made every invocation start in 0.9 s instead of 0.1 s, and admins, scripts
+# and the test suite run it hundreds of times. These imports follow the layers like any other (import-linter
+# checks them); none of them dodges an import circle.
 
 
 class CliError(Exception):
@@ -135,6 +126,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int | None:
 
 async def with_database(settings: Settings, fn: Callable[[argparse.Namespace, Settings], Awaitable[Any]],
                         args: argparse.Namespace) -> Any:
+    from fedineighbour.storage import database
+
     if fn is not cmd_init and not _database_exists(settings):
         raise CliError("the database does not exist yet: run `fedineighbour init` first")
     if fn is cmd_init:
@@ -151,11 +144,16 @@ async def with_database(settings: Settings, fn: Callable[[argparse.Namespace, Se
 
 
 def _database_exists(settings: Settings) -> bool:
+    from fedineighbour.storage.database import sqlite_path
+
     path = sqlite_path(settings.database.url)
     return path is None or path.exists()
 
 
 async def cmd_init(args: argparse.Namespace, settings: Settings) -> None:
+    from fedineighbour.neighbourhood.accounts import ensure_system_actors
+    from fedineighbour.neighbourhood.addresses import Urls
+
     _private_data(settings)
     instance, town = await ensure_system_actors(Urls(settings.base_url), settings.town.name)
     print(f"ready: {settings.base_url} (instance actor {instance.ap_id}, town {town.username}@{settings.host})")
@@ -164,6 +162,7 @@ async def cmd_init(args: argparse.Namespace, settings: Settings) -> None:
 def _private_data(settings: Settings) -> None:
     """The data folder 0700, the secret and the SQLite files 0600: created so, and tightened on an older
     install (init runs at every upgrade)."""
+    from fedineighbour.storage.database import sqlite_path
 
     settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.data_path.chmod(0o700)
@@ -180,6 +179,9 @@ def _private_data(settings: Settings) -> None:
 
 
 async def cmd_user(args: argparse.Namespace, settings: Settings) -> None:
+    from fedineighbour.neighbourhood.accounts import AccountError, create_user
+    from fedineighbour.neighbourhood.addresses import Urls
+
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     if args.password_stdin and not password:
         raise CliError("empty password on standard input")
@@ -191,6 +193,9 @@ async def cmd_user(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_token(args: argparse.Namespace, settings: Settings) -> None:
+    from fedineighbour.neighbourhood import api_tokens
+    from fedineighbour.storage.models import Account
+
     account = await Account.filter(username=args.name.lower(), local=True, deleted_at=None).first()
     if account is None:
         raise CliError(f"no local user {args.name}")
@@ -217,6 +222,9 @@ def _when(moment: datetime | None, missing: str = "-") -> str:
 
 
 async def cmd_domain(args: argparse.Namespace, settings: Settings) -> None:
+    from fedineighbour.federation.domain_policy import normalise_domain
+    from fedineighbour.storage.models import DomainBlock
+
     if args.action == "list":
         for row in await DomainBlock.all().order_by("domain"):
             say(row.domain, row.severity, row.public_comment)
@@ -237,6 +245,11 @@ async def cmd_domain(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_lookup(args: argparse.Namespace, settings: Settings) -> None:
+    from fedineighbour.composition import build_runtime, close_runtime
+    from fedineighbour.federation.actors import ActorError, resolve_account
+    from fedineighbour.federation.convert.from_ap import Unsupported, describe
+    from fedineighbour.federation.wire.fetch import FetchError
+
     if not args.target:
         raise CliError("lookup needs a handle, a URL or --file PATH")
     rt = await build_runtime(settings)
@@ -260,6 +273,9 @@ async def cmd_lookup(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_neighbour(args: argparse.Namespace, settings: Settings) -> None:
+    from fedineighbour.composition import build_runtime, close_runtime
+    from fedineighbour.federation import neighbours as nb
+
     rt = await build_runtime(settings)
     try:
         if args.action == "add":
@@ -282,6 +298,8 @@ async def cmd_neighbour(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def lookup_file(path: str) -> int:
+    from fedineighbour.federation.convert.from_ap import Unsupported, describe
+
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -304,6 +322,7 @@ def lookup_file(path: str) -> int:
 def serve(settings: Settings) -> None:
     import uvicorn  # only `serve` runs a web server: the other commands do not pay for loading it
 
+    from fedineighbour.app import create_app
 
     if not _database_exists(settings):
         raise CliError("the database does not exist yet: run `fedineighbour init` first")
@@ -312,6 +331,9 @@ def serve(settings: Settings) -> None:
 
 
 async def worker(settings: Settings) -> None:
+    from fedineighbour import composition
+    from fedineighbour.storage import database
+
     if not _database_exists(settings):
         raise CliError("the database does not exist yet: run `fedineighbour init` first")
     await database.open_database(settings.database.url)
