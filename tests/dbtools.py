@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import atexit
 import json
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -112,6 +114,7 @@ class Town:
 
 
 _pg_template: str | None = None
+_sqlite_template: Path | None = None
 
 
 def _pg_url(db: str) -> str:
@@ -121,9 +124,20 @@ def _pg_url(db: str) -> str:
 async def _new_database(tmp_path: Path) -> tuple[str, str | None]:
     """(url, postgres database to drop). On PostgreSQL the schema is migrated once per test process into a
     template database, and each test gets a copy of it (CREATE DATABASE … TEMPLATE): much faster."""
-    global _pg_template
+    global _pg_template, _sqlite_template
     if backend() != "postgres":
-        return new_database_url(tmp_path, "town")
+        # The same on SQLite: migrated once per test process, then the file copied (every migration again,
+        # for every test, was most of an in-process test's time).
+        if _sqlite_template is None:
+            folder = Path(tempfile.mkdtemp(prefix="fn-test-template-"))
+            atexit.register(shutil.rmtree, folder, True)
+            await database.migrate(f"sqlite://{folder / 'template.sqlite3'}")  # closes: the file holds it all
+            _sqlite_template = folder / "template.sqlite3"
+        url, _ = new_database_url(tmp_path, "town")
+        path = database.sqlite_path(url)
+        assert path is not None
+        shutil.copyfile(_sqlite_template, path)
+        return url, None
     if _pg_template is None:
         template = f"fn_test_tpl_{uuid.uuid4().hex[:8]}"
         run_psql(f"CREATE DATABASE {template}")
@@ -137,10 +151,7 @@ async def _new_database(tmp_path: Path) -> tuple[str, str | None]:
 
 async def new_migrated_database(tmp_path: Path) -> tuple[str, str | None]:
     """(url, postgres database to drop): a migrated, unopened database of the backend under test."""
-    db_url, pg_db = await _new_database(tmp_path)
-    if pg_db is None:
-        await database.migrate(db_url)
-    return db_url, pg_db
+    return await _new_database(tmp_path)
 
 
 @asynccontextmanager
