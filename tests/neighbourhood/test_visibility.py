@@ -102,7 +102,8 @@ async def _world(town: Town) -> AsyncIterator[World]:
     w.notes["unlisted"] = await create_note(rt.domain, a["alice"], "by link only", "unlisted")
     w.notes["followers"] = await create_note(rt.domain, a["alice"], "for my followers", "followers")
     # Answers to remote offers are direct notes like this one: the phone number must reach mia and yann only.
-    w.notes["direct"] = await create_note(rt.domain, a["alice"], f"@mia @yann@{remote.netloc} call me on 0600",
+    w.notes["direct"] = await create_note(rt.domain, a["alice"],
+                                          f"@mia @yann@{remote.netloc} call me on 06.48.15.16.23",
                                           "direct")
     assert {m["href"] for m in w.notes["direct"].mentions} == {a["mia"].ap_id, a["yann"].ap_id}
     ruth = a["ruth"]
@@ -139,7 +140,7 @@ async def test_home_timeline_shows_only_what_the_reader_may_see(world):
     assert status == 200
     assert {n["public"], n["unlisted"], n["followers"], n["r_followers"]} <= _ids(body)
     assert not {n["direct"], n["r_direct"], n["r_reply"]} & _ids(body)  # direct posts to others
-    assert "0600" not in json.dumps(body)
+    assert "06.48.15.16.23" not in json.dumps(body)
     status, body = await world.api("/api/v1/timelines/home", "alice")
     assert {n["public"], n["unlisted"], n["followers"], n["direct"]} <= _ids(body)  # the author sees her own
     for reader in ("pete", "stan"):  # a pending follower, a stranger: nothing of alice's or ruth's
@@ -195,7 +196,7 @@ async def test_html_pages_list_public_posts_only(world):
     for url in (world.town.urls.base + "/", world.accounts["alice"].ap_id):
         status, page = await world.get(url, accept="text/html")
         assert status == 200 and "hello street" in page
-        for secret in ("by link only", "for my followers", "0600"):
+        for secret in ("by link only", "for my followers", "06.48.15.16.23"):
             assert secret not in page, (url, secret)
     status, page = await world.get(world.notes["followers"].ap_id, accept="text/html")
     assert status == 404 and "for my followers" not in page
