@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 @pytest.fixture
@@ -49,3 +53,11 @@ def test_home_profile_and_post_pages_in_french_then_english(make_instance, brows
     assert "échelle" in page.locator(".content").inner_text()
     assert page.locator('link[rel="alternate"][type="application/activity+json"]').get_attribute(
         "href") == note["id"]
+    # Screenshots to look at (git-ignored): the home page and the post, phone and desktop, in both languages.
+    ARTIFACTS.mkdir(exist_ok=True)
+    for lang in ("fr", "en"):
+        for width in (375, 1280):
+            page.set_viewport_size({"width": width, "height": 800})
+            for name, url in (("home", inst.url + f"/?lang={lang}"), ("note", note["id"] + f"?lang={lang}")):
+                page.goto(url)
+                page.screenshot(path=str(ARTIFACTS / f"{name}-{lang}-{width}.png"), full_page=True)
