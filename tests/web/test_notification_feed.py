@@ -11,11 +11,11 @@ from fedineighbour.neighbourhood.exchange import offers
 from fedineighbour.storage.models import Notification
 from fedineighbour.web.api_common import ApiError
 from fedineighbour.web.api_notifications import decode_cursor, feed_page
-from tests.federation import test_offers_handlers
+from tests.federation import conftest as offer_fixtures
 from tests.federation.test_offers_handlers import offer_body
 
 pytestmark = pytest.mark.postgres
-here = test_offers_handlers.here  # the fixture: a town with its centre and system actors
+here = offer_fixtures.here  # the fixture: a town with its centre and system actors
 
 
 async def all_pages(account_id: int, limit: int) -> list[str]:
